@@ -1,0 +1,1 @@
+//! Topic registry for pub/sub: being written.

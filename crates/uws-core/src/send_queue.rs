@@ -1,0 +1,1 @@
+//! Per-socket send queue: being written.

@@ -1,0 +1,1 @@
+//! WebSocket protocol (RFC 6455): being written.
