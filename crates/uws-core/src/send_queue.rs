@@ -1,1 +1,585 @@
-//! Per-socket send queue: being written.
+//! Per-socket send queue: what one socket has not yet written.
+//!
+//! This is the part of the server that uWebSockets.js issue 1150 was about: its per-socket
+//! `std::string` buffer kept its grown capacity after draining. Here:
+//!
+//! - **Direct path.** When nothing is queued, [`SendQueue::send`] hands the caller's parts
+//!   (e.g. `[ws header, payload]`) to the kernel in one `writev`. Nothing is allocated and
+//!   nothing is copied when the kernel takes everything.
+//! - **Copy once.** Only the bytes the kernel refuses are copied, once, into the queue.
+//!   Queued bytes never move again: the head chunk has a read offset that advances.
+//! - **Free early.** A chunk is freed as soon as it is fully written; an empty queue owns no
+//!   heap at all (its `VecDeque` storage is released too).
+//! - **Share, don't copy.** A pub/sub frame is an `Arc<[u8]>` that sits in many queues at once
+//!   ([`SendQueue::push_shared`], [`SendQueue::send_shared`]).
+//! - **Auto-cork.** While the caller says the socket is `corked` (inside one event-loop wakeup),
+//!   small sends are appended to a fixed-capacity coalescing chunk without any syscall; the
+//!   caller then calls [`SendQueue::flush`] once, which writes everything with one `writev`.
+//! - **No syscall while blocked.** After the writer returned `WouldBlock`, sends only queue
+//!   until the next [`SendQueue::flush`] (which the caller makes on the next writable event):
+//!   a backpressured socket costs no failed `writev` per message.
+//!
+//! # Chunk shapes and memory
+//!
+//! | chunk | size | created by |
+//! |---|---|---|
+//! | coalescing | capacity [`CORK_COALESCE`], filled up to it, never reallocated | corked small sends, small refused remainders |
+//! | copied | exact size, at most [`MAX_COPY_CHUNK`] | large refused remainders, split in pieces |
+//! | shared | the frame itself (`Arc<[u8]>`) | pub/sub |
+//!
+//! A large remainder (say 100 MB refused by a slow client) is copied once into exact-size
+//! pieces of at most [`MAX_COPY_CHUNK`] rather than one block, so the resident memory of a
+//! draining queue shrinks as it drains instead of staying at its peak until the last byte
+//! is written. What a socket can hold that is already written is bounded by one piece.
+//!
+//! # glibc note (for the addon)
+//!
+//! Pieces of [`MAX_COPY_CHUNK`] (256 KiB) are above glibc's *initial* mmap threshold (128 KiB), so
+//! the first ones are `mmap`ped and returned to the OS by `free`. But glibc raises its dynamic
+//! mmap threshold to the size of every mmapped block it frees (up to 32 MiB); after that such
+//! pieces come from the heap, where freed memory below a live block is not returned to the OS.
+//! Setting `M_MMAP_THRESHOLD` explicitly disables that adjustment (and pins `M_TRIM_THRESHOLD`).
+//!
+//! Measured here (glibc 2.36; 10 queues x 100 MiB refused after some earlier traffic had
+//! been queued and drained; RSS when queued / half drained / fully drained):
+//!
+//! | sends of | default glibc | `mallopt(M_MMAP_THRESHOLD, 128 KiB)` |
+//! |---|---|---|
+//! | 1 MiB | 1052 / 1052 / **765** MB | 1068 / 536 / 3 MB |
+//! | 100 MiB | 1156 / 1156 / 124 MB (107 baseline) | 1172 / 639 / 107 MB |
+//! | 64 KiB | 1051 / 1051 / 4 MB | 1051 / 1051 / 4 MB |
+//!
+//! **Recommendation:** on Linux/glibc the addon calls `mallopt(M_MMAP_THRESHOLD, 128 * 1024)` once
+//! at module init. Every piece is then mmapped and unmapped as soon as it is written, so RSS
+//! follows the queued amount down (the "after drain" row above is the issue-1150 symptom
+//! without it). The price: copying refused bytes into fresh mmapped pages runs at about
+//! 2.3 GB/s instead of 5 GB/s (page faults), paid only under backpressure, when the network is
+//! the bottleneck anyway. The setting is process-wide (Node's other >= 128 KiB mallocs are
+//! mmapped, glibc's own behaviour before its first such free). Remainders between
+//! [`CORK_COALESCE`] and 128 KiB stay on the heap: they return to the OS once the heap drains,
+//! not while it drains; if that matters, a rate-limited `malloc_trim(0)` (e.g. on the coarse
+//! timer tick when [`stats`]`().queued_bytes` fell by tens of MiB since the last trim) releases
+//! them (measured: half-drained 64 KiB case 1051 -> 528 MB). This crate does not call libc.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSlice, Write};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// Corked sends of at most this many bytes (all parts together) are coalesced without a
+/// syscall; it is also the fixed capacity of a coalescing chunk.
+pub const CORK_COALESCE: usize = 16 * 1024;
+
+/// Most buffers handed to one `write_vectored` call (Linux `IOV_MAX` is 1024).
+pub const MAX_IOV: usize = 64;
+
+/// A large refused remainder is copied into exact-size pieces of at most this many bytes.
+pub const MAX_COPY_CHUNK: usize = 256 * 1024;
+
+/// Whether a [`SendQueue::flush`] left the queue empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything queued was written: the queue is empty.
+    All,
+    /// The writer stopped accepting bytes (`WouldBlock`): the rest is still queued.
+    Partial,
+}
+
+/// One run of queued bytes. Never empty.
+enum Chunk {
+    /// Exact-size copy of bytes the kernel refused. Never grows.
+    Copied(Box<[u8]>),
+    /// Coalescing buffer allocated with capacity [`CORK_COALESCE`]. Appended to only while it
+    /// is the back chunk, and only within its capacity (never reallocated).
+    Coalescing(Vec<u8>),
+    /// An immutable frame shared with other queues (pub/sub).
+    Shared(Arc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Copied(b) => b,
+            Chunk::Coalescing(v) => v,
+            Chunk::Shared(a) => a,
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self, Chunk::Shared(_))
+    }
+}
+
+/// What one socket has not yet written.
+///
+/// Generic over any [`Write`] (a mio `TcpStream` in the addon, a mock in tests). Written bytes
+/// come out in the order they were given, across `send`, `send_shared`, `push_*` and corked
+/// sends alike.
+///
+/// Invariants: no chunk is empty; `head < chunks[0].len()` when there is a chunk and `head == 0`
+/// otherwise; `buffered` is the sum of chunk lengths minus `head`; `blocked` implies non-empty;
+/// an empty queue has no heap storage.
+#[derive(Default)]
+pub struct SendQueue {
+    /// Oldest first.
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    head: usize,
+    /// Bytes queued and not yet written.
+    buffered: usize,
+    /// The writer returned `WouldBlock`: only `flush` (on a writable event) writes again.
+    blocked: bool,
+}
+
+impl SendQueue {
+    /// An empty queue. Does not allocate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Bytes queued and not yet written (uWS `getBufferedAmount`).
+    pub fn buffered_amount(&self) -> usize {
+        self.buffered
+    }
+
+    /// Whether the writer last answered `WouldBlock`. While blocked, sends only queue (no
+    /// syscall) and the caller must [`flush`](Self::flush) on the next writable event.
+    /// Never true for an empty queue.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// Sends the concatenation of `parts` (e.g. `[ws header, payload]`).
+    ///
+    /// - Not `corked`, not blocked: one `write_vectored` of the queued chunks followed by the
+    ///   parts (up to [`MAX_IOV`] buffers per call, repeated until the writer takes everything
+    ///   or answers `WouldBlock`). With nothing queued this writes the parts straight through and
+    ///   allocates nothing if the writer takes them all.
+    /// - `corked` and the parts total at most [`CORK_COALESCE`] bytes: copied into the coalescing
+    ///   tail chunk without a syscall; the caller flushes once at the end of the wakeup.
+    /// - `corked` and larger: written immediately, like the uncorked case.
+    /// - Blocked (the writer said `WouldBlock` and no flush happened since): queued, no syscall.
+    ///
+    /// Whatever the writer refuses is copied once into the queue. Returns the number of bytes
+    /// written to `w` by this call (queued bytes included). An error other than `WouldBlock`
+    /// or `Interrupted` is returned as is: the socket is dead, and the parts were not queued.
+    pub fn send<W: Write>(
+        &mut self,
+        w: &mut W,
+        parts: &[&[u8]],
+        corked: bool,
+    ) -> io::Result<usize> {
+        let mut pending = Pending::new(parts);
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        if self.blocked || (corked && pending.len <= CORK_COALESCE) {
+            self.enqueue_copy(&pending);
+            return Ok(0);
+        }
+        let written = self.write_through(w, &mut pending)?;
+        self.enqueue_copy(&pending);
+        Ok(written)
+    }
+
+    /// Sends a shared, immutable frame (pub/sub) without ever copying it.
+    ///
+    /// `corked` or blocked: the frame is queued (a reference count, no copy, no syscall).
+    /// Otherwise it is written like [`send`](Self::send) and the unwritten part stays queued as
+    /// a reference to the same frame. Returns the bytes written to `w` by this call.
+    pub fn send_shared<W: Write>(
+        &mut self,
+        w: &mut W,
+        frame: &Arc<[u8]>,
+        corked: bool,
+    ) -> io::Result<usize> {
+        if frame.is_empty() {
+            return Ok(0);
+        }
+        if self.blocked || corked {
+            self.push_shared(Arc::clone(frame));
+            return Ok(0);
+        }
+        let parts: [&[u8]; 1] = [frame];
+        let mut pending = Pending::new(&parts);
+        let written = self.write_through(w, &mut pending)?;
+        if !pending.is_empty() {
+            self.push_chunk(Chunk::Shared(Arc::clone(frame)), frame.len() - pending.len);
+        }
+        Ok(written)
+    }
+
+    /// Queues a shared, immutable frame (the same `Arc` sits in many queues, never copied).
+    /// Nothing is written until the next [`flush`](Self::flush) or non-corked send.
+    pub fn push_shared(&mut self, frame: Arc<[u8]>) {
+        if !frame.is_empty() {
+            self.push_chunk(Chunk::Shared(frame), 0);
+        }
+    }
+
+    /// Appends a copy of `bytes` without writing (e.g. while the socket is not yet writable).
+    pub fn push_copy(&mut self, bytes: &[u8]) {
+        self.enqueue_copy(&Pending::new(&[bytes]));
+    }
+
+    /// Writes as much of the queue as the writer takes: `writev` of up to [`MAX_IOV`] chunks per
+    /// call, repeated until the queue is empty or the writer answers `WouldBlock`. Each chunk is
+    /// freed as soon as it is fully written. Clears the blocked state first (call it on writable
+    /// events). Returns the bytes written and whether the queue is now empty.
+    pub fn flush<W: Write>(&mut self, w: &mut W) -> io::Result<(usize, Flushed)> {
+        self.blocked = false;
+        let written = self.write_through(w, &mut Pending::new(&[]))?;
+        let state = if self.is_empty() {
+            Flushed::All
+        } else {
+            Flushed::Partial
+        };
+        Ok((written, state))
+    }
+
+    /// Writes queued chunks then `pending` until both are written, the writer answers
+    /// `WouldBlock` (sets `blocked`) or fails. Advances `pending` past what was written.
+    fn write_through<W: Write>(
+        &mut self,
+        w: &mut W,
+        pending: &mut Pending<'_>,
+    ) -> io::Result<usize> {
+        let mut total = 0;
+        while !self.blocked {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            let mut offered = 0;
+            for (slot, bytes) in iov
+                .iter_mut()
+                .zip(self.queued_slices().chain(pending.slices()))
+            {
+                *slot = IoSlice::new(bytes);
+                count += 1;
+                offered += bytes.len();
+            }
+            if count == 0 {
+                break;
+            }
+            match w.write_vectored(&iov[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    debug_assert!(n <= offered, "writer reported more than it was given");
+                    total += n;
+                    let from_queue = self.consume(n);
+                    pending.advance(n - from_queue);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.blocked = true,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
+    /// The unwritten bytes of each queued chunk, oldest first.
+    fn queued_slices(&self) -> impl Iterator<Item = &[u8]> {
+        let head = self.head;
+        self.chunks
+            .iter()
+            .enumerate()
+            .map(move |(i, c)| &c.bytes()[if i == 0 { head } else { 0 }..])
+    }
+
+    /// Marks up to `n` queued bytes as written, freeing fully written chunks. Returns how many
+    /// of the `n` bytes were queued ones (the rest belong to the caller's parts).
+    fn consume(&mut self, n: usize) -> usize {
+        let mut left = n;
+        let mut freed = 0u64;
+        let mut freed_shared = 0u64;
+        while left > 0 {
+            let Some(front) = self.chunks.front() else {
+                break;
+            };
+            let rest = front.bytes().len() - self.head;
+            if left < rest {
+                self.head += left;
+                left = 0;
+            } else {
+                left -= rest;
+                self.head = 0;
+                freed_shared += u64::from(front.is_shared());
+                freed += 1;
+                self.chunks.pop_front(); // frees the chunk now
+            }
+        }
+        let used = n - left;
+        if used > 0 {
+            self.buffered -= used;
+            let c = counters();
+            c.queued.fetch_sub(used as u64, Relaxed);
+            if freed > 0 {
+                c.chunks.fetch_sub(freed, Relaxed);
+                c.shared.fetch_sub(freed_shared, Relaxed);
+                self.release_spare_storage();
+            }
+        }
+        used
+    }
+
+    /// Returns the deque's storage when empty, and shrinks it when mostly unused, so that a
+    /// burst of many chunks leaves nothing behind. Moves chunk handles, never queued bytes.
+    fn release_spare_storage(&mut self) {
+        if self.chunks.is_empty() {
+            self.blocked = false;
+            if self.chunks.capacity() != 0 {
+                self.chunks = VecDeque::new();
+            }
+        } else if self.chunks.capacity() > 4 * MAX_IOV
+            && self.chunks.len() < self.chunks.capacity() / 4
+        {
+            self.chunks.shrink_to(self.chunks.len() * 2);
+        }
+    }
+
+    /// Appends `chunk` of which the first `offset` bytes are already written (only possible
+    /// when the queue is empty: the chunk becomes the head).
+    fn push_chunk(&mut self, chunk: Chunk, offset: usize) {
+        debug_assert!(offset == 0 || self.chunks.is_empty());
+        debug_assert!(offset < chunk.bytes().len());
+        let len = chunk.bytes().len() - offset;
+        let c = counters();
+        c.chunks.fetch_add(1, Relaxed);
+        if chunk.is_shared() {
+            c.shared.fetch_add(1, Relaxed);
+        }
+        add_queued(c, len);
+        if self.chunks.is_empty() {
+            self.head = offset;
+        }
+        self.buffered += len;
+        self.chunks.push_back(chunk);
+    }
+
+    /// Copies all of `pending` to the back of the queue: small runs into the coalescing tail,
+    /// large ones into exact-size pieces.
+    fn enqueue_copy(&mut self, pending: &Pending<'_>) {
+        let len = pending.len;
+        if len == 0 {
+            return;
+        }
+        let new_chunks = if len <= CORK_COALESCE {
+            pending.slices().map(|s| self.coalesce(s)).sum()
+        } else {
+            self.copy_pieces(pending)
+        };
+        self.buffered += len;
+        let c = counters();
+        c.copied.fetch_add(len as u64, Relaxed);
+        c.chunks.fetch_add(new_chunks, Relaxed);
+        add_queued(c, len);
+    }
+
+    /// Appends `bytes` to the coalescing tail chunk, starting new ones as they fill up.
+    /// Returns the number of chunks created.
+    fn coalesce(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut created = 0;
+        while !bytes.is_empty() {
+            let tail = match self.chunks.back_mut() {
+                Some(Chunk::Coalescing(v)) if v.len() < v.capacity() => v,
+                _ => {
+                    created += 1;
+                    self.chunks
+                        .push_back(Chunk::Coalescing(Vec::with_capacity(CORK_COALESCE)));
+                    match self.chunks.back_mut() {
+                        Some(Chunk::Coalescing(v)) => v,
+                        _ => unreachable!("just pushed a coalescing chunk"),
+                    }
+                }
+            };
+            let take = bytes.len().min(tail.capacity() - tail.len());
+            tail.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        created
+    }
+
+    /// Copies `pending` into exact-size pieces of at most [`MAX_COPY_CHUNK`] bytes.
+    /// Returns the number of chunks created.
+    fn copy_pieces(&mut self, pending: &Pending<'_>) -> u64 {
+        let mut left = pending.len;
+        let mut created = 0;
+        let mut piece: Vec<u8> = Vec::with_capacity(left.min(MAX_COPY_CHUNK));
+        let mut target = left.min(MAX_COPY_CHUNK);
+        for mut bytes in pending.slices() {
+            while !bytes.is_empty() {
+                let take = bytes.len().min(target - piece.len());
+                piece.extend_from_slice(&bytes[..take]);
+                bytes = &bytes[take..];
+                if piece.len() == target {
+                    left -= target;
+                    target = left.min(MAX_COPY_CHUNK);
+                    let full = std::mem::replace(&mut piece, Vec::with_capacity(target));
+                    self.chunks
+                        .push_back(Chunk::Copied(full.into_boxed_slice()));
+                    created += 1;
+                }
+            }
+        }
+        debug_assert!(left == 0 && piece.is_empty());
+        created
+    }
+}
+
+impl Drop for SendQueue {
+    /// A queue dropped with data (a closed socket) takes its bytes out of the statistics.
+    fn drop(&mut self) {
+        if self.chunks.is_empty() {
+            return;
+        }
+        let shared = self.chunks.iter().filter(|c| c.is_shared()).count();
+        let c = counters();
+        c.queued.fetch_sub(self.buffered as u64, Relaxed);
+        c.chunks.fetch_sub(self.chunks.len() as u64, Relaxed);
+        c.shared.fetch_sub(shared as u64, Relaxed);
+    }
+}
+
+impl fmt::Debug for SendQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendQueue")
+            .field("chunks", &self.chunks.len())
+            .field("buffered", &self.buffered)
+            .field("blocked", &self.blocked)
+            .finish()
+    }
+}
+
+/// The unwritten suffix of a caller's parts: `parts[0][offset..]`, then `parts[1..]`.
+struct Pending<'a> {
+    parts: &'a [&'a [u8]],
+    offset: usize,
+    /// Bytes left in total.
+    len: usize,
+}
+
+impl<'a> Pending<'a> {
+    fn new(parts: &'a [&'a [u8]]) -> Self {
+        let len = parts.iter().map(|p| p.len()).sum();
+        Self {
+            parts,
+            offset: 0,
+            len,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The non-empty slices left, in order.
+    fn slices(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let offset = self.offset;
+        self.parts
+            .iter()
+            .enumerate()
+            .map(move |(i, p)| if i == 0 { &p[offset..] } else { p })
+            .filter(|p| !p.is_empty())
+    }
+
+    /// Marks `n` more bytes as written.
+    fn advance(&mut self, mut n: usize) {
+        debug_assert!(n <= self.len);
+        self.len -= n;
+        while let Some((first, rest)) = self.parts.split_first() {
+            let left = first.len() - self.offset;
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
+            self.parts = rest;
+            self.offset = 0;
+        }
+    }
+}
+
+/// Process-wide send-queue counters (uWS.stats() in the addon).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes queued now, over all queues (a shared frame counts once per queue holding it).
+    pub queued_bytes: u64,
+    /// Highest `queued_bytes` since start or the last [`reset_peak`].
+    pub peak_queued_bytes: u64,
+    /// Total bytes ever copied into queues (refused remainders, corked sends, `push_copy`).
+    pub copied_bytes: u64,
+    /// Chunks queued now (copied, coalescing and shared), over all queues.
+    pub chunks_alive: u64,
+    /// Shared-frame references queued now (the subset of `chunks_alive` that are shared frames;
+    /// one frame queued in 1000 sockets counts 1000, its bytes exist once).
+    pub shared_frames_alive: u64,
+}
+
+/// A snapshot of the process-wide counters (Relaxed loads: fields may be mutually inconsistent
+/// by whatever other threads do concurrently).
+pub fn stats() -> Stats {
+    let c = counters();
+    Stats {
+        queued_bytes: c.queued.load(Relaxed),
+        peak_queued_bytes: c.peak.load(Relaxed),
+        copied_bytes: c.copied.load(Relaxed),
+        chunks_alive: c.chunks.load(Relaxed),
+        shared_frames_alive: c.shared.load(Relaxed),
+    }
+}
+
+/// Sets the peak to the current queued bytes (for benchmarks).
+pub fn reset_peak() {
+    let c = counters();
+    c.peak.store(c.queued.load(Relaxed), Relaxed);
+}
+
+struct Counters {
+    queued: AtomicU64,
+    peak: AtomicU64,
+    copied: AtomicU64,
+    chunks: AtomicU64,
+    shared: AtomicU64,
+}
+
+impl Counters {
+    const fn new() -> Self {
+        Self {
+            queued: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            copied: AtomicU64::new(0),
+            chunks: AtomicU64::new(0),
+            shared: AtomicU64::new(0),
+        }
+    }
+}
+
+fn add_queued(c: &Counters, n: usize) {
+    let now = c.queued.fetch_add(n as u64, Relaxed) + n as u64;
+    c.peak.fetch_max(now, Relaxed);
+}
+
+/// The process-wide counters.
+#[cfg(not(test))]
+fn counters() -> &'static Counters {
+    static GLOBAL: Counters = Counters::new();
+    &GLOBAL
+}
+
+/// In unit tests every test thread gets its own counters, so tests running in parallel can
+/// assert exact values.
+#[cfg(test)]
+fn counters() -> &'static Counters {
+    thread_local! {
+        static LOCAL: &'static Counters = Box::leak(Box::new(Counters::new()));
+    }
+    LOCAL.with(|c| *c)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,325 @@
+//! A connection: its socket, send queue and protocol state (HTTP, WebSocket, or closing), and
+//! the I/O steps every protocol shares: accept, read, write with auto-cork, flush on writable.
+
+use crate::event_loop::Loop;
+use crate::http_conn::HttpConn;
+use crate::slab::Key;
+use crate::ws_conn::WsConn;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use uws_core::send_queue::SendQueue;
+
+/// Small writes made while corked are coalesced up to this size and written at uncork.
+pub const CORK_COALESCE: usize = 16 * 1024;
+/// How long a closing socket may take to drain and see the peer's FIN.
+const CLOSING_TIMEOUT_TICKS: u64 = 4;
+/// HTTP keep-alive idle timeout (uWebSockets: 10 s).
+pub const HTTP_IDLE_TICKS: u64 = 10;
+
+pub enum State {
+    Http(Box<HttpConn>),
+    Ws(Box<WsConn>),
+    /// The application is done with the socket; remaining bytes drain, then FIN, then close.
+    Closing,
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    pub app: Key,
+    pub remote: SocketAddr,
+    pub queue: SendQueue,
+    /// Bytes coalesced by cork and not yet flushed (not backpressure: excluded from
+    /// getBufferedAmount, as uWebSockets' cork buffer is).
+    cork_bytes: usize,
+    flush_scheduled: bool,
+    /// Explicit `cork(cb)` in progress.
+    pub corked: bool,
+    /// `res.pause()`: stop reading until `resume()`.
+    pub paused: bool,
+    pub state: State,
+    /// Loop tick at which the timeout fires; 0 = none.
+    pub timeout_at: u64,
+    /// Set once a write failed: the peer is gone; the next read reports it.
+    broken: bool,
+    fin_sent: bool,
+}
+
+impl Conn {
+    pub fn buffered_amount(&self) -> usize {
+        self.queue.buffered_amount().saturating_sub(self.cork_bytes)
+    }
+
+    /// Writes `parts` (one logical message) through the send queue. Inside a loop wakeup or an
+    /// explicit cork, small writes are coalesced and flushed once at the end.
+    pub fn write(&mut self, lp: &Loop, key: Key, parts: &[&[u8]]) {
+        if self.broken {
+            return;
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let corked = self.corked || lp.in_wakeup();
+        let coalesce = corked && total <= CORK_COALESCE;
+        let had_backpressure = self.buffered_amount() > 0;
+        match self.queue.send(&mut self.stream, parts, corked) {
+            Ok(_) => {}
+            Err(_) => return self.mark_broken(),
+        }
+        if coalesce {
+            if !had_backpressure {
+                self.cork_bytes += total;
+            }
+            if !self.flush_scheduled && !self.queue.is_empty() {
+                self.flush_scheduled = true;
+                lp.schedule_flush(key);
+            }
+        } else {
+            self.cork_bytes = 0;
+        }
+    }
+
+    /// Publishes a shared frame: queued by reference (never copied), written like `write`.
+    pub fn write_shared(&mut self, lp: &Loop, key: Key, frame: &Arc<[u8]>) {
+        if self.broken {
+            return;
+        }
+        let corked = self.corked || lp.in_wakeup();
+        let had_backpressure = self.buffered_amount() > 0;
+        if self
+            .queue
+            .send_shared(&mut self.stream, frame, corked)
+            .is_err()
+        {
+            return self.mark_broken();
+        }
+        if corked {
+            if !had_backpressure {
+                self.cork_bytes += frame.len();
+            }
+            if !self.flush_scheduled && !self.queue.is_empty() {
+                self.flush_scheduled = true;
+                lp.schedule_flush(key);
+            }
+        } else {
+            self.cork_bytes = 0;
+        }
+    }
+
+    /// Writes `data` straight to the socket without queueing what is refused (tryEnd: the
+    /// application keeps the bytes and retries from getWriteOffset). Needs an empty queue.
+    pub fn try_write_raw(&mut self, data: &[u8]) -> usize {
+        debug_assert!(self.queue.is_empty());
+        let mut written = 0;
+        while written < data.len() && !self.broken {
+            match self.stream.write(&data[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => self.mark_broken(),
+            }
+        }
+        written
+    }
+
+    /// Writes what corked writes left in the queue (end of wakeup or of `cork(cb)`).
+    pub fn flush_corked(&mut self) {
+        self.flush_scheduled = false;
+        self.cork_bytes = 0;
+        // A blocked queue waits for the writable edge; writing now would only return EAGAIN.
+        if self.broken || self.queue.is_blocked() {
+            return;
+        }
+        if self.queue.flush(&mut self.stream).is_err() {
+            self.mark_broken();
+        }
+        self.maybe_finish_closing();
+    }
+
+    fn mark_broken(&mut self) {
+        self.broken = true;
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// In the closing state, send FIN once everything queued is written.
+    pub fn maybe_finish_closing(&mut self) {
+        if matches!(self.state, State::Closing) && self.queue.is_empty() && !self.fin_sent {
+            self.fin_sent = true;
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Enters the closing state: JS is done with this socket.
+    pub fn start_closing(&mut self, lp: &Loop) {
+        self.state = State::Closing;
+        self.timeout_at = lp.tick.get() + CLOSING_TIMEOUT_TICKS;
+        if !self.flush_scheduled {
+            self.maybe_finish_closing();
+        }
+    }
+
+    /// Drops the socket without calling JS (teardown).
+    pub fn discard(self) {}
+}
+
+/// Registers a freshly accepted socket as an HTTP connection.
+pub fn accept(lp: &Rc<Loop>, app: Key, mut stream: TcpStream, remote: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let conn = Conn {
+        stream,
+        app,
+        remote,
+        queue: SendQueue::new(),
+        cork_bytes: 0,
+        flush_scheduled: false,
+        corked: false,
+        paused: false,
+        state: State::Http(Box::default()),
+        timeout_at: lp.tick.get() + HTTP_IDLE_TICKS,
+        broken: false,
+        fin_sent: false,
+    };
+    let key = lp.conns.borrow_mut().insert(conn);
+    let ok = {
+        let mut conns = lp.conns.borrow_mut();
+        let c = conns.get_mut(key).expect("just inserted");
+        lp.registry()
+            .registry()
+            .register(
+                &mut c.stream,
+                Token(key.index as usize),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .is_ok()
+    };
+    if !ok {
+        lp.conns.borrow_mut().remove(key);
+    }
+    lp.update_ref();
+}
+
+/// Reads until the kernel has nothing more (edge-triggered readiness), handing each read to the
+/// connection's protocol. JS may close the connection at any point; every step re-checks.
+pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
+    loop {
+        let r = {
+            let mut conns = lp.conns.borrow_mut();
+            let Some(c) = conns.get_mut(key) else { return };
+            if c.paused {
+                return;
+            }
+            c.stream.read(buf)
+        };
+        match r {
+            Ok(0) => return on_eof(lp, key, false),
+            Ok(n) => {
+                on_data(lp, key, &mut buf[..n]);
+                // A short read emptied the kernel buffer: the next arrival raises a new edge.
+                if n < buf.len() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return on_eof(lp, key, true),
+        }
+    }
+}
+
+fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
+    let kind = {
+        let mut conns = lp.conns.borrow_mut();
+        let Some(c) = conns.get_mut(key) else { return };
+        match &c.state {
+            State::Http(_) => 0,
+            State::Ws(_) => 1,
+            State::Closing => 2,
+        }
+    };
+    match kind {
+        0 => crate::http_conn::on_data(lp, key, data),
+        1 => crate::ws_conn::on_data(lp, key, data),
+        // Closing: the application is gone; what the peer still sends is discarded.
+        _ => {}
+    }
+}
+
+/// The peer closed (FIN) or reset the connection.
+fn on_eof(lp: &Rc<Loop>, key: Key, reset: bool) {
+    let kind = {
+        let conns = lp.conns.borrow();
+        let Some(c) = conns.get(key) else { return };
+        match &c.state {
+            State::Http(_) => 0,
+            State::Ws(_) => 1,
+            State::Closing => 2,
+        }
+    };
+    match kind {
+        0 => crate::http_conn::on_abort(lp, key),
+        1 => crate::ws_conn::on_peer_gone(lp, key, reset),
+        _ => {}
+    }
+    remove(lp, key);
+}
+
+/// Forgets a connection and closes its socket.
+pub fn remove(lp: &Loop, key: Key) {
+    let removed = lp.conns.borrow_mut().remove(key);
+    if let Some(mut c) = removed {
+        let _ = lp.registry().registry().deregister(&mut c.stream);
+        drop(c);
+        lp.update_ref();
+    }
+}
+
+/// Socket writable: write what is queued; tell the protocol how much went out.
+pub fn on_writable(lp: &Rc<Loop>, key: Key) {
+    let wrote = {
+        let mut conns = lp.conns.borrow_mut();
+        let Some(c) = conns.get_mut(key) else { return };
+        if c.broken {
+            return;
+        }
+        if c.queue.is_empty() {
+            let wants = crate::http_conn::wants_writable(c);
+            drop(conns);
+            if wants {
+                crate::http_conn::on_writable(lp, key);
+            }
+            return;
+        }
+        let wrote = match c.queue.flush(&mut c.stream) {
+            Ok((n, _)) => n,
+            Err(_) => {
+                c.mark_broken();
+                return;
+            }
+        };
+        c.cork_bytes = c.cork_bytes.min(c.queue.buffered_amount());
+        c.maybe_finish_closing();
+        wrote
+    };
+    if wrote > 0 {
+        crate::ws_conn::on_drain(lp, key);
+        crate::http_conn::on_writable(lp, key);
+    }
+}
+
+/// `app.close()`: every connection goes now, with its handlers (close / onAborted) called.
+pub fn force_close(lp: &Rc<Loop>, key: Key) {
+    let kind = match lp.conns.borrow().get(key).map(|c| &c.state) {
+        Some(State::Http(_)) => 0,
+        Some(State::Ws(_)) => 1,
+        Some(State::Closing) => 2,
+        None => return,
+    };
+    match kind {
+        0 => crate::http_conn::on_abort(lp, key),
+        1 => crate::ws_conn::finish(lp, key, 1006, b"", true),
+        _ => {}
+    }
+    remove(lp, key);
+}

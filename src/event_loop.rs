@@ -1,0 +1,372 @@
+//! One event loop per JS environment: a mio `Poll` whose epoll fd is watched by a libuv
+//! `uv_poll_t` on Node's own loop. When epoll has events, libuv calls `on_poll` on the JS thread;
+//! we drain the ready events and call JS synchronously inside one callback scope, then flush every
+//! socket written during that wakeup once ("auto-cork").
+//!
+//! Re-entrancy rule: JS may call back into the addon (send, close, publish...) from any handler,
+//! so no `RefCell` borrow of loop state is ever held across a JS call.
+
+use crate::app::App;
+use crate::conn::Conn;
+use crate::js::napi::{self, CallbackScope, Env, Ref, Value};
+use crate::listen::Listener;
+use crate::slab::{Key, Slab};
+use crate::uv;
+use mio::{Events, Poll, Token};
+use std::cell::{Cell, RefCell};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// mio tokens of listening sockets carry this bit; connection tokens are slab indexes.
+pub const LISTENER_BIT: usize = 1 << 40;
+/// One reusable read buffer per loop (as uSockets does): reads never allocate.
+const READ_BUFFER_SIZE: usize = 512 * 1024;
+/// Coarse timer granularity for idle timeouts, closing sockets and HTTP keep-alive.
+pub const TICK_MS: u64 = 1000;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Loop>>> = const { RefCell::new(None) };
+}
+
+/// JS functions from index.js that build the facade objects the handlers receive.
+pub struct Factories {
+    /// `(id, userData) => WebSocket`
+    pub websocket: Ref,
+    /// `(handler, key, seq) => void`: builds HttpResponse/HttpRequest and calls the handler.
+    pub http: Ref,
+    /// `(behaviorUpgrade, key, seq, context) => void`: same for a WebSocket route's upgrade handler.
+    pub upgrade: Ref,
+}
+
+#[derive(Clone, Copy)]
+enum Deferred {
+    ResumeHttp,
+    Read,
+}
+
+pub struct Loop {
+    pub env: Env,
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    uv_poll: *mut uv::UvHandle,
+    timer: *mut uv::UvHandle,
+    uv_loop: *mut uv::UvLoop,
+    resource: Ref,
+    async_context: ::napi::sys::napi_async_context,
+    pub factories: RefCell<Option<Factories>>,
+    pub conns: RefCell<Slab<Conn>>,
+    pub listeners: RefCell<Slab<Listener>>,
+    pub apps: RefCell<Slab<Rc<App>>>,
+    read_buf: RefCell<Vec<u8>>,
+    /// Connections with corked bytes to write at the end of this wakeup.
+    to_flush: RefCell<Vec<Key>>,
+    /// True while dispatching a wakeup: writes are corked and flushed once at the end.
+    in_wakeup: Cell<bool>,
+    /// Seconds-resolution clock advanced by the timer, for timeouts.
+    pub tick: Cell<u64>,
+    /// Scratch for string transcoding at the JS boundary.
+    pub scratch: RefCell<Vec<u8>>,
+    referenced: Cell<bool>,
+    closed: Cell<bool>,
+    /// The request being handled (what `HttpRequest` reads).
+    pub request: RefCell<crate::http_conn::RequestSlot>,
+    /// Connections with pipelined requests to resume on the next loop iteration.
+    deferred: RefCell<Vec<(Key, Deferred)>>,
+    defer_timer: *mut uv::UvHandle,
+    defer_armed: Cell<bool>,
+}
+
+impl Loop {
+    /// The loop of the calling JS environment, created on first use.
+    pub fn get(env: Env) -> napi::JsResult<Rc<Loop>> {
+        if let Some(lp) = CURRENT.with(|c| c.borrow().clone()) {
+            return Ok(lp);
+        }
+        let lp = Rc::new(Loop::new(env)?);
+        CURRENT.with(|c| *c.borrow_mut() = Some(lp.clone()));
+        napi::add_cleanup_hook(env, on_env_teardown, std::ptr::null_mut());
+        Ok(lp)
+    }
+
+    /// The loop of this thread if one exists (for callbacks from libuv).
+    pub fn current() -> Option<Rc<Loop>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    fn new(env: Env) -> napi::JsResult<Loop> {
+        let poll = Poll::new().map_err(|e| napi::error(format!("uws-rs: epoll: {e}")))?;
+        let uv_loop = napi::uv_loop(env)?;
+        let resource = env.object()?;
+        let async_context = napi::async_context(env, resource)?;
+        let resource = env.reference(resource)?;
+        let uv_poll = uv::Handle::alloc(uv::UV_POLL).raw();
+        let timer = uv::Handle::alloc(uv::UV_TIMER).raw();
+        let defer_timer = uv::Handle::alloc(uv::UV_TIMER).raw();
+        // SAFETY: fresh handles initialised on Node's loop from its own thread; the epoll fd
+        // outlives them because the Poll is dropped only after they are closed (teardown).
+        unsafe {
+            uv::uv_poll_init(uv_loop, uv_poll, poll.as_raw_fd());
+            uv::uv_poll_start(uv_poll, uv::UV_READABLE, on_poll);
+            uv::uv_unref(uv_poll);
+            uv::uv_timer_init(uv_loop, timer);
+            uv::uv_timer_start(timer, on_timer, TICK_MS, TICK_MS);
+            uv::uv_unref(timer);
+            uv::uv_timer_init(uv_loop, defer_timer);
+        }
+        Ok(Loop {
+            env,
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            uv_poll,
+            timer,
+            uv_loop,
+            resource,
+            async_context,
+            factories: RefCell::new(None),
+            conns: RefCell::new(Slab::default()),
+            listeners: RefCell::new(Slab::default()),
+            apps: RefCell::new(Slab::default()),
+            read_buf: RefCell::new(vec![0; READ_BUFFER_SIZE]),
+            to_flush: RefCell::new(Vec::new()),
+            in_wakeup: Cell::new(false),
+            tick: Cell::new(0),
+            scratch: RefCell::new(Vec::new()),
+            referenced: Cell::new(false),
+            closed: Cell::new(false),
+            request: RefCell::new(Default::default()),
+            deferred: RefCell::new(Vec::new()),
+            defer_timer,
+            defer_armed: Cell::new(false),
+        })
+    }
+
+    pub fn registry(&self) -> std::cell::Ref<'_, Poll> {
+        self.poll.borrow()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        // SAFETY: reading the cached loop time of Node's own loop on its thread.
+        unsafe { uv::uv_now(self.uv_loop) }
+    }
+
+    /// Runs `http_conn::resume(key)` on the next loop iteration.
+    pub fn defer(&self, key: Key) {
+        self.push_deferred(key, Deferred::ResumeHttp);
+    }
+
+    /// Reads from `key` on the next loop iteration (after `resume()`: readiness edges that came
+    /// while paused were not acted on).
+    pub fn defer_read(&self, key: Key) {
+        self.push_deferred(key, Deferred::Read);
+    }
+
+    fn push_deferred(&self, key: Key, what: Deferred) {
+        self.deferred.borrow_mut().push((key, what));
+        if !self.defer_armed.replace(true) && !self.closed.get() {
+            // SAFETY: the timer handle is initialised and open while `closed` is false.
+            unsafe { uv::uv_timer_start(self.defer_timer, on_deferred, 0, 0) };
+        }
+    }
+
+    fn run_deferred(self: &Rc<Self>) {
+        self.defer_armed.set(false);
+        let keys = std::mem::take(&mut *self.deferred.borrow_mut());
+        for (key, what) in keys {
+            match what {
+                Deferred::ResumeHttp => crate::http_conn::resume(self, key),
+                Deferred::Read => self.on_readable(key),
+            }
+        }
+    }
+
+    pub fn in_wakeup(&self) -> bool {
+        self.in_wakeup.get()
+    }
+
+    /// Asks for `key` to be flushed at the end of the current wakeup.
+    pub fn schedule_flush(&self, key: Key) {
+        self.to_flush.borrow_mut().push(key);
+    }
+
+    /// Keeps Node alive exactly while something listens or is connected.
+    pub fn update_ref(&self) {
+        if self.closed.get() {
+            return;
+        }
+        let want = self.listeners.borrow().len() + self.conns.borrow().len() > 0;
+        if want != self.referenced.get() {
+            self.referenced.set(want);
+            // SAFETY: the poll handle is initialised and not closed (checked via `closed`).
+            unsafe {
+                if want {
+                    uv::uv_ref(self.uv_poll)
+                } else {
+                    uv::uv_unref(self.uv_poll)
+                }
+            }
+        }
+    }
+
+    /// Calls an application callback. An exception goes to `process.on('uncaughtException')`
+    /// (as for Node's own event callbacks) and the caller carries on.
+    pub fn call(&self, func: Value, args: &[Value]) -> Option<Value> {
+        match self.env.call(func, args) {
+            Ok(v) => Some(v),
+            Err(exception) => {
+                self.env.report_uncaught(exception);
+                None
+            }
+        }
+    }
+
+    /// Runs `f` as JS-facing work done from a libuv callback: inside a callback scope, writes
+    /// corked, and the sockets written flushed once at the end.
+    fn wakeup(self: &Rc<Self>, f: impl FnOnce(&Rc<Self>)) {
+        let outer = self.in_wakeup.replace(true);
+        {
+            let _scope = CallbackScope::open(self.env, &self.resource, self.async_context);
+            f(self);
+            // Dropping the scope runs process.nextTick callbacks and promise jobs; what they
+            // write is still corked and flushed below.
+        }
+        if !outer {
+            self.in_wakeup.set(false);
+            self.flush_scheduled();
+        }
+    }
+
+    pub fn flush_scheduled(&self) {
+        loop {
+            let keys = std::mem::take(&mut *self.to_flush.borrow_mut());
+            if keys.is_empty() {
+                break;
+            }
+            let mut conns = self.conns.borrow_mut();
+            for key in keys {
+                if let Some(c) = conns.get_mut(key) {
+                    c.flush_corked();
+                }
+            }
+        }
+    }
+
+    fn dispatch_events(self: &Rc<Self>) {
+        let mut events =
+            std::mem::replace(&mut *self.events.borrow_mut(), Events::with_capacity(0));
+        if self
+            .poll
+            .borrow_mut()
+            .poll(&mut events, Some(Duration::ZERO))
+            .is_err()
+        {
+            *self.events.borrow_mut() = events;
+            return;
+        }
+        for ev in events.iter() {
+            let Token(t) = ev.token();
+            if t & LISTENER_BIT != 0 {
+                crate::listen::on_acceptable(self, t & !LISTENER_BIT);
+                continue;
+            }
+            let Some(key) = self.conns.borrow().key_at(t) else {
+                continue;
+            };
+            if ev.is_writable() || ev.is_write_closed() {
+                crate::conn::on_writable(self, key);
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                self.on_readable(key);
+            }
+        }
+        *self.events.borrow_mut() = events;
+    }
+
+    fn on_readable(self: &Rc<Self>, key: Key) {
+        let mut buf = std::mem::take(&mut *self.read_buf.borrow_mut());
+        if buf.is_empty() {
+            // Re-entered while the buffer is lent out (cannot happen from libuv): skip.
+            return;
+        }
+        crate::conn::read_and_dispatch(self, key, &mut buf);
+        *self.read_buf.borrow_mut() = buf;
+    }
+
+    fn on_tick(self: &Rc<Self>) {
+        self.tick.set(self.tick.get() + 1);
+        crate::timeouts::sweep(self);
+    }
+
+    /// Closes everything (environment teardown): no JS is called.
+    fn teardown(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        for key in self.conns.borrow().keys() {
+            if let Some(c) = self.conns.borrow_mut().remove(key) {
+                c.discard();
+            }
+        }
+        for key in self.listeners.borrow().keys() {
+            self.listeners.borrow_mut().remove(key);
+        }
+        // SAFETY: the handles were initialised in `new` and are closed exactly once here; libuv
+        // frees them in its close callback.
+        unsafe {
+            uv::uv_poll_stop(self.uv_poll);
+            uv::uv_timer_stop(self.timer);
+            uv::uv_timer_stop(self.defer_timer);
+        }
+        close_handle(self.uv_poll);
+        close_handle(self.timer);
+        close_handle(self.defer_timer);
+    }
+}
+
+fn close_handle(h: *mut uv::UvHandle) {
+    // SAFETY: `h` came from Handle::alloc and was initialised; ownership returns to a Handle that
+    // is consumed by close (frees on libuv's callback).
+    uv::Handle::from_raw(h).close();
+}
+
+unsafe extern "C" fn on_poll(_handle: *mut uv::UvHandle, _status: i32, _events: i32) {
+    guard("poll", || {
+        if let Some(lp) = Loop::current() {
+            lp.wakeup(|lp| lp.dispatch_events());
+        }
+    });
+}
+
+unsafe extern "C" fn on_timer(_handle: *mut uv::UvHandle) {
+    guard("timer", || {
+        if let Some(lp) = Loop::current() {
+            lp.wakeup(|lp| lp.on_tick());
+        }
+    });
+}
+
+unsafe extern "C" fn on_deferred(_handle: *mut uv::UvHandle) {
+    guard("deferred", || {
+        if let Some(lp) = Loop::current() {
+            lp.wakeup(|lp| lp.run_deferred());
+        }
+    });
+}
+
+unsafe extern "C" fn on_env_teardown(_arg: *mut std::ffi::c_void) {
+    guard("teardown", || {
+        if let Some(lp) = CURRENT.with(|c| c.borrow_mut().take()) {
+            lp.teardown();
+        }
+    });
+}
+
+/// A panic must never unwind into libuv (that would abort Node): report it and carry on.
+fn guard(what: &str, f: impl FnOnce()) {
+    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        eprintln!(
+            "uws-rs: internal error in {what} callback: {}",
+            napi::panic_message(&*p)
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Native functions behind the facade's `HttpResponse` and `HttpRequest`, and `getParts`.
+
+use super::args::{key, u32_arg};
+use super::napi::{type_error, Env, JsResult, Kind, Value};
+use crate::event_loop::Loop;
+use crate::http_conn::{self, with_response};
+use crate::js_fn;
+use crate::slab::Key;
+use std::rc::Rc;
+
+/// (loop, connection key, response seq) from the first two arguments.
+fn res_args(env: Env, argv: &[Value]) -> JsResult<(Rc<Loop>, Key, u32)> {
+    let lp = Loop::get(env)?;
+    let k = key(env, argv[0], "HttpResponse")?;
+    let seq = u32_arg(env, argv[1], "HttpResponse")?;
+    Ok((lp, k, seq))
+}
+
+fn owned(lp: &Loop, env: Env, v: Value, what: &str) -> JsResult<Vec<u8>> {
+    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
+    let r = env.with_bytes_opt(v, &mut scratch, what, |b| b.to_vec());
+    *lp.scratch.borrow_mut() = scratch;
+    r
+}
+
+js_fn!(res_write_status(env, info) {
+    let a = env.args::<3>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let status = owned(&lp, env, a.argv[2], "status")?;
+    with_response(&lp, k, seq, |_, r| r.status = Some(status))?;
+    Ok(env.undefined())
+});
+
+js_fn!(res_write_header(env, info) {
+    let a = env.args::<4>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let name = owned(&lp, env, a.argv[2], "key")?;
+    let value = owned(&lp, env, a.argv[3], "value")?;
+    with_response(&lp, k, seq, |_, r| {
+        r.headers.extend_from_slice(&name);
+        r.headers.extend_from_slice(b": ");
+        r.headers.extend_from_slice(&value);
+        r.headers.extend_from_slice(b"\r\n");
+    })?;
+    Ok(env.undefined())
+});
+
+js_fn!(
+    /// `resEnd(key, seq, body, closeConnection)`.
+    res_end(env, info) {
+        let a = env.args::<4>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let close = env.truthy(a.argv[3]);
+        let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
+        let r = env.with_bytes_opt(a.argv[2], &mut scratch, "body", |b| {
+            http_conn::end(&lp, k, seq, None, b, close)
+        });
+        *lp.scratch.borrow_mut() = scratch;
+        r??;
+        Ok(env.undefined())
+    }
+);
+
+js_fn!(
+    /// `resEndWithoutBody(key, seq, reportedContentLength, closeConnection)`.
+    res_end_without_body(env, info) {
+        let a = env.args::<4>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let close = env.truthy(a.argv[3]);
+        if env.kind(a.argv[2]) == Kind::Number {
+            let n = env.f64(a.argv[2], "reportedContentLength")?.max(0.0) as u64;
+            with_response(&lp, k, seq, |_, r| r.total_size = Some(n))?;
+        }
+        with_response(&lp, k, seq, |_, r| r.head_request = true)?;
+        http_conn::end(&lp, k, seq, None, b"", close)?;
+        Ok(env.undefined())
+    }
+);
+
+js_fn!(res_write(env, info) {
+    let a = env.args::<3>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
+    let r = env.with_bytes_opt(a.argv[2], &mut scratch, "chunk", |b| http_conn::write(&lp, k, seq, b));
+    *lp.scratch.borrow_mut() = scratch;
+    Ok(env.boolean(r??))
+});
+
+js_fn!(res_try_end(env, info) {
+    let a = env.args::<4>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let total = env.f64(a.argv[3], "totalSize")?;
+    if total < 0.0 {
+        return Err(type_error("totalSize must be a non-negative number"));
+    }
+    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
+    let r = env.with_bytes_opt(a.argv[2], &mut scratch, "fullBodyOrChunk", |b| {
+        http_conn::try_end(&lp, k, seq, b, total as u64)
+    });
+    *lp.scratch.borrow_mut() = scratch;
+    let (ok, done) = r??;
+    env.array(&[env.boolean(ok), env.boolean(done)])
+});
+
+js_fn!(res_write_offset(env, info) {
+    let a = env.args::<2>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let off = with_response(&lp, k, seq, |_, r| r.write_offset)?;
+    Ok(env.number(off as f64))
+});
+
+js_fn!(
+    /// `resOn(key, seq, which, handler)`: which 0 = aborted, 1 = writable, 2 = data.
+    res_on(env, info) {
+        let a = env.args::<4>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let which = env.f64(a.argv[2], "which")? as u32;
+        let f = super::args::function(env, a.argv[3], "handler")?;
+        with_response(&lp, k, seq, |_, r| match which {
+            0 => r.on_aborted = Some(f),
+            1 => r.on_writable = Some(f),
+            _ => r.on_data = Some(f),
+        })?;
+        Ok(env.undefined())
+    }
+);
+
+js_fn!(res_pause(env, info) {
+    let a = env.args::<3>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let pause = env.truthy(a.argv[2]);
+    with_response(&lp, k, seq, |c, _| c.paused = pause)?;
+    if !pause {
+        lp.defer_read(k);
+    }
+    Ok(env.undefined())
+});
+
+js_fn!(res_close(env, info) {
+    let a = env.args::<2>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    http_conn::close(&lp, k, seq)?;
+    Ok(env.undefined())
+});
+
+js_fn!(res_cork(env, info) {
+    let a = env.args::<3>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    with_response(&lp, k, seq, |_, _| ())?;
+    super::websocket::cork_around(&lp, k, a.argv[2])?;
+    Ok(env.undefined())
+});
+
+js_fn!(res_remote_address(env, info) {
+    let a = env.args::<3>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let addr = with_response(&lp, k, seq, |c, _| c.remote)?;
+    super::websocket::remote_address(env, addr, env.truthy(a.argv[2]))
+});
+
+js_fn!(
+    /// `resUpgrade(key, seq, userData, secWebSocketKey, protocol, extensions, context)`.
+    res_upgrade(env, info) {
+        let a = env.args::<7>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let ws_key = owned(&lp, env, a.argv[3], "secWebSocketKey")?;
+        let protocol = owned(&lp, env, a.argv[4], "secWebSocketProtocol")?;
+        let extensions = owned(&lp, env, a.argv[5], "secWebSocketExtensions")?;
+        let ctx = env.f64(a.argv[6], "context")?;
+        let app = lp.conns.borrow().get(k).map(|c| c.app);
+        let behavior = app
+            .and_then(|ak| lp.apps.borrow().get(ak).cloned())
+            .and_then(|app| app.behaviors.borrow().get(ctx as usize).cloned());
+        let Some(behavior) = behavior else {
+            with_response(&lp, k, seq, |_, _| ())?;
+            return Err(type_error("context must be the one given to the upgrade handler"));
+        };
+        let user_data = if env.kind(a.argv[2]) == Kind::Object { a.argv[2] } else { env.object()? };
+        crate::upgrade::upgrade(&lp, k, seq, user_data, &ws_key, &protocol, &extensions, behavior)?;
+        Ok(env.undefined())
+    }
+);
+
+// ---- HttpRequest ----
+
+fn req_seq(env: Env, v: Value) -> JsResult<u64> {
+    Ok(env.f64(v, "HttpRequest")? as u64)
+}
+
+js_fn!(req_header(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let seq = req_seq(env, a.argv[0])?;
+    let name = owned(&lp, env, a.argv[1], "lowerCaseKey")?;
+    let slot = lp.request.borrow();
+    let (head, buf) = slot.head(seq)?;
+    env.string_lossy(head.header(buf, &name).unwrap_or(b""))
+});
+
+js_fn!(req_parameter(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let seq = req_seq(env, a.argv[0])?;
+    let slot = lp.request.borrow();
+    let (_, buf) = slot.head(seq)?;
+    let index = match env.kind(a.argv[1]) {
+        Kind::Number => Some(env.f64(a.argv[1], "index")? as usize),
+        Kind::String => {
+            let name = super::args::text(env, a.argv[1], "name")?;
+            slot.param_names.iter().position(|n| **n == *name)
+        }
+        _ => return Err(type_error("getParameter takes an index or a name")),
+    };
+    match index.and_then(|i| slot.params.get(i)) {
+        Some(r) => env.string_lossy(&buf[r.clone()]),
+        None => Ok(env.undefined()),
+    }
+});
+
+js_fn!(req_url(env, info) {
+    let a = env.args::<1>(info)?;
+    let lp = Loop::get(env)?;
+    let slot = lp.request.borrow();
+    let (head, buf) = slot.head(req_seq(env, a.argv[0])?)?;
+    env.string_lossy(&buf[head.url.clone()])
+});
+
+js_fn!(req_method(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let slot = lp.request.borrow();
+    let (head, buf) = slot.head(req_seq(env, a.argv[0])?)?;
+    let m = &buf[head.method.clone()];
+    if env.truthy(a.argv[1]) {
+        env.string_lossy(m)
+    } else {
+        env.string_lossy(&m.to_ascii_lowercase())
+    }
+});
+
+js_fn!(req_query(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let seq = req_seq(env, a.argv[0])?;
+    let key_arg = if env.is_nullish(a.argv[1]) { None } else { Some(owned(&lp, env, a.argv[1], "key")?) };
+    let slot = lp.request.borrow();
+    let (head, buf) = slot.head(seq)?;
+    let query = head.query.clone().map(|r| &buf[r]).unwrap_or(b"");
+    match key_arg {
+        None => env.string_lossy(query),
+        Some(k) => match uws_core::http::query::get_query(query, &k) {
+            Some(v) => env.string_lossy(&v),
+            None => Ok(env.undefined()),
+        },
+    }
+});
+
+js_fn!(req_for_each(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let seq = req_seq(env, a.argv[0])?;
+    let pairs: Vec<(Value, Value)> = {
+        let slot = lp.request.borrow();
+        let (head, buf) = slot.head(seq)?;
+        head.headers
+            .iter()
+            .map(|(n, v)| Ok((env.string_lossy(&buf[n.clone()])?, env.string_lossy(&buf[v.clone()])?)))
+            .collect::<JsResult<_>>()?
+    };
+    for (k, v) in pairs {
+        env.call(a.argv[1], &[k, v]).map_err(|ex| {
+            env.rethrow(ex);
+            super::napi::JsError::Pending
+        })?;
+    }
+    Ok(env.undefined())
+});
+
+js_fn!(req_set_yield(env, info) {
+    let a = env.args::<2>(info)?;
+    let lp = Loop::get(env)?;
+    let seq = req_seq(env, a.argv[0])?;
+    let y = env.truthy(a.argv[1]);
+    let mut slot = lp.request.borrow_mut();
+    slot.head(seq)?;
+    slot.yielded = y;
+    Ok(env.undefined())
+});
+
+js_fn!(
+    /// `getParts(body, contentType)`: multipart/form-data parts or undefined.
+    get_parts(env, info) {
+        let a = env.args::<2>(info)?;
+        let body = env.bytes_owned(a.argv[0], "body")?;
+        let ct = env.bytes_owned(a.argv[1], "contentType")?;
+        let Some(parts) = uws_core::http::multipart::get_parts(&body, &ct) else {
+            return Ok(env.undefined());
+        };
+        let mut values = Vec::with_capacity(parts.len());
+        for p in parts {
+            let o = env.object()?;
+            env.set(o, c"data", env.arraybuffer(p.data)?)?;
+            if let Some(n) = p.name {
+                env.set(o, c"name", env.string_lossy(n)?)?;
+            }
+            if let Some(t) = p.content_type {
+                env.set(o, c"type", env.string_lossy(t)?)?;
+            }
+            if let Some(f) = p.filename {
+                env.set(o, c"filename", env.string_lossy(f)?)?;
+            }
+            values.push(o);
+        }
+        env.array(&values)
+    }
+);

@@ -1,0 +1,662 @@
+//! Thin, checked wrappers over raw N-API calls: the only place (with `uv.rs` and the loop glue)
+//! where the addon speaks to the engine through `unsafe`.
+//!
+//! Raw N-API is used instead of napi-rs's typed layer on purpose: the hot entry points (send,
+//! message dispatch) take loosely typed uWebSockets.js arguments (string | ArrayBuffer |
+//! TypedArray | DataView) and must neither allocate nor convert more than the call needs.
+
+use napi::sys;
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr;
+
+pub type Value = sys::napi_value;
+
+/// An error to raise in JS at the boundary.
+#[derive(Debug)]
+pub enum JsError {
+    /// `TypeError` with a message naming the argument.
+    Type(String),
+    /// Plain `Error`.
+    Error(String),
+    /// A JS exception is already pending (thrown by a callback we called): leave it in place.
+    Pending,
+}
+
+pub type JsResult<T> = Result<T, JsError>;
+
+pub fn type_error(msg: impl Into<String>) -> JsError {
+    JsError::Type(msg.into())
+}
+
+pub fn error(msg: impl Into<String>) -> JsError {
+    JsError::Error(msg.into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Undefined,
+    Null,
+    Boolean,
+    Number,
+    String,
+    Symbol,
+    Object,
+    Function,
+    External,
+    BigInt,
+}
+
+/// The N-API environment of the current call. Copyable: it is a pointer that is valid for as
+/// long as the JS environment (main thread or worker) lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Env(pub sys::napi_env);
+
+/// Arguments of a native call: `this` and up to N values (missing ones are `undefined`).
+pub struct Args<const N: usize> {
+    pub this: Value,
+    pub argv: [Value; N],
+    pub argc: usize,
+}
+
+macro_rules! check {
+    ($call:expr) => {{
+        // SAFETY: every N-API call here is made on the JS thread that owns `env`, with handles
+        // that are alive in the current handle scope.
+        let status = unsafe { $call };
+        if status != sys::Status::napi_ok {
+            return Err(JsError::Pending.or_status(status));
+        }
+    }};
+}
+
+impl JsError {
+    fn or_status(self, status: sys::napi_status) -> JsError {
+        if status == sys::Status::napi_pending_exception {
+            JsError::Pending
+        } else {
+            JsError::Error(format!("N-API call failed with status {status}"))
+        }
+    }
+}
+
+impl Env {
+    pub fn args<const N: usize>(self, info: sys::napi_callback_info) -> JsResult<Args<N>> {
+        let mut argv = [ptr::null_mut(); N];
+        let mut argc = N;
+        let mut this = ptr::null_mut();
+        check!(sys::napi_get_cb_info(
+            self.0,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            &mut this,
+            ptr::null_mut()
+        ));
+        let undef = self.undefined();
+        for slot in argv.iter_mut().skip(argc.min(N)) {
+            *slot = undef;
+        }
+        Ok(Args { this, argv, argc })
+    }
+
+    pub fn undefined(self) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: napi_get_undefined cannot fail on a valid env.
+        unsafe { sys::napi_get_undefined(self.0, &mut v) };
+        v
+    }
+
+    pub fn null(self) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: as above.
+        unsafe { sys::napi_get_null(self.0, &mut v) };
+        v
+    }
+
+    pub fn global(self) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: as above.
+        unsafe { sys::napi_get_global(self.0, &mut v) };
+        v
+    }
+
+    pub fn boolean(self, b: bool) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: as above.
+        unsafe { sys::napi_get_boolean(self.0, b, &mut v) };
+        v
+    }
+
+    pub fn number(self, n: f64) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: creating a number only fails if the env is gone.
+        unsafe { sys::napi_create_double(self.0, n, &mut v) };
+        v
+    }
+
+    pub fn string(self, s: &str) -> JsResult<Value> {
+        let mut v = ptr::null_mut();
+        check!(sys::napi_create_string_utf8(
+            self.0,
+            s.as_ptr() as *const c_char,
+            s.len() as isize,
+            &mut v
+        ));
+        Ok(v)
+    }
+
+    /// A JS string from bytes that should be UTF-8 (invalid sequences become U+FFFD).
+    pub fn string_lossy(self, b: &[u8]) -> JsResult<Value> {
+        match std::str::from_utf8(b) {
+            Ok(s) => self.string(s),
+            Err(_) => self.string(&String::from_utf8_lossy(b)),
+        }
+    }
+
+    pub fn kind(self, v: Value) -> Kind {
+        let mut t = 0;
+        // SAFETY: typeof on a live handle.
+        unsafe { sys::napi_typeof(self.0, v, &mut t) };
+        match t {
+            sys::ValueType::napi_null => Kind::Null,
+            sys::ValueType::napi_boolean => Kind::Boolean,
+            sys::ValueType::napi_number => Kind::Number,
+            sys::ValueType::napi_string => Kind::String,
+            sys::ValueType::napi_symbol => Kind::Symbol,
+            sys::ValueType::napi_object => Kind::Object,
+            sys::ValueType::napi_function => Kind::Function,
+            sys::ValueType::napi_external => Kind::External,
+            sys::ValueType::napi_bigint => Kind::BigInt,
+            _ => Kind::Undefined,
+        }
+    }
+
+    pub fn is_nullish(self, v: Value) -> bool {
+        matches!(self.kind(v), Kind::Undefined | Kind::Null)
+    }
+
+    /// JS truthiness, as uWebSockets.js reads its boolean flags.
+    pub fn truthy(self, v: Value) -> bool {
+        let mut b = ptr::null_mut();
+        let mut out = false;
+        // SAFETY: coercion of a live handle; a failure leaves `out` false.
+        unsafe {
+            if sys::napi_coerce_to_bool(self.0, v, &mut b) == sys::Status::napi_ok {
+                sys::napi_get_value_bool(self.0, b, &mut out);
+            }
+        }
+        out
+    }
+
+    pub fn f64(self, v: Value, what: &str) -> JsResult<f64> {
+        let mut n = 0.0;
+        // SAFETY: reading a number from a live handle.
+        let status = unsafe { sys::napi_get_value_double(self.0, v, &mut n) };
+        if status != sys::Status::napi_ok {
+            return Err(type_error(format!("{what} must be a number")));
+        }
+        Ok(n)
+    }
+
+    /// Number argument with a default for `undefined`.
+    pub fn f64_or(self, v: Value, default: f64, what: &str) -> JsResult<f64> {
+        if self.kind(v) == Kind::Undefined {
+            Ok(default)
+        } else {
+            self.f64(v, what)
+        }
+    }
+
+    /// Runs `f` over the bytes of a string, ArrayBuffer, TypedArray (Buffer) or DataView, borrowed
+    /// in place; strings are transcoded once into `scratch`.
+    pub fn with_bytes<R>(
+        self,
+        v: Value,
+        scratch: &mut Vec<u8>,
+        what: &str,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> JsResult<R> {
+        match self.kind(v) {
+            Kind::String => {
+                self.string_into(v, scratch)?;
+                Ok(f(scratch))
+            }
+            Kind::Object => {
+                let (data, len) = self.buffer_parts(v).ok_or_else(|| {
+                    type_error(format!(
+                        "{what} must be a string, ArrayBuffer, TypedArray, DataView or Buffer"
+                    ))
+                })?;
+                if len == 0 {
+                    return Ok(f(&[]));
+                }
+                // SAFETY: N-API returned the backing store of a live ArrayBuffer view; it stays
+                // valid and unmodified for this synchronous call (JS cannot run during `f`).
+                let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
+                Ok(f(bytes))
+            }
+            _ => Err(type_error(format!(
+                "{what} must be a string, ArrayBuffer, TypedArray, DataView or Buffer"
+            ))),
+        }
+    }
+
+    /// Like `with_bytes` but `undefined`/`null` count as empty.
+    pub fn with_bytes_opt<R>(
+        self,
+        v: Value,
+        scratch: &mut Vec<u8>,
+        what: &str,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> JsResult<R> {
+        if self.is_nullish(v) {
+            Ok(f(&[]))
+        } else {
+            self.with_bytes(v, scratch, what, f)
+        }
+    }
+
+    /// Copies the bytes of any accepted value into a Vec.
+    pub fn bytes_owned(self, v: Value, what: &str) -> JsResult<Vec<u8>> {
+        let mut scratch = Vec::new();
+        self.with_bytes(v, &mut scratch, what, |b| b.to_vec())
+    }
+
+    fn string_into(self, v: Value, out: &mut Vec<u8>) -> JsResult<()> {
+        let mut len = 0usize;
+        check!(sys::napi_get_value_string_utf8(
+            self.0,
+            v,
+            ptr::null_mut(),
+            0,
+            &mut len
+        ));
+        out.clear();
+        out.reserve(len + 1);
+        let mut written = 0usize;
+        check!(sys::napi_get_value_string_utf8(
+            self.0,
+            v,
+            out.as_mut_ptr() as *mut c_char,
+            len + 1,
+            &mut written
+        ));
+        // SAFETY: N-API wrote `written` bytes of UTF-8 into the reserved capacity.
+        unsafe { out.set_len(written) };
+        Ok(())
+    }
+
+    fn buffer_parts(self, v: Value) -> Option<(*mut c_void, usize)> {
+        let mut yes = false;
+        let mut data = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: type probes and info getters on a live handle, each checked before use.
+        unsafe {
+            sys::napi_is_arraybuffer(self.0, v, &mut yes);
+            if yes {
+                sys::napi_get_arraybuffer_info(self.0, v, &mut data, &mut len);
+                return Some((data, len));
+            }
+            sys::napi_is_typedarray(self.0, v, &mut yes);
+            if yes {
+                let mut kind = 0;
+                let mut count = 0usize;
+                let mut ab = ptr::null_mut();
+                let mut offset = 0usize;
+                sys::napi_get_typedarray_info(
+                    self.0,
+                    v,
+                    &mut kind,
+                    &mut count,
+                    &mut data,
+                    &mut ab,
+                    &mut offset,
+                );
+                return Some((data, count * typed_array_element_size(kind)));
+            }
+            sys::napi_is_dataview(self.0, v, &mut yes);
+            if yes {
+                let mut ab = ptr::null_mut();
+                let mut offset = 0usize;
+                sys::napi_get_dataview_info(self.0, v, &mut len, &mut data, &mut ab, &mut offset);
+                return Some((data, len));
+            }
+        }
+        None
+    }
+
+    /// A new ArrayBuffer holding a copy of `bytes`.
+    pub fn arraybuffer(self, bytes: &[u8]) -> JsResult<Value> {
+        let mut data = ptr::null_mut();
+        let mut v = ptr::null_mut();
+        check!(sys::napi_create_arraybuffer(
+            self.0,
+            bytes.len(),
+            &mut data,
+            &mut v
+        ));
+        if !bytes.is_empty() {
+            // SAFETY: N-API just allocated `bytes.len()` writable bytes at `data`.
+            unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), data as *mut u8, bytes.len()) };
+        }
+        Ok(v)
+    }
+
+    /// Detaches an ArrayBuffer we created (uWebSockets.js semantics: handler arguments are only
+    /// valid during the call). Failure is ignored: the buffer then simply stays readable.
+    pub fn detach(self, ab: Value) {
+        // SAFETY: detaching a live ArrayBuffer created by `arraybuffer`.
+        unsafe { sys::napi_detach_arraybuffer(self.0, ab) };
+    }
+
+    pub fn object(self) -> JsResult<Value> {
+        let mut v = ptr::null_mut();
+        check!(sys::napi_create_object(self.0, &mut v));
+        Ok(v)
+    }
+
+    pub fn array(self, items: &[Value]) -> JsResult<Value> {
+        let mut v = ptr::null_mut();
+        check!(sys::napi_create_array_with_length(
+            self.0,
+            items.len(),
+            &mut v
+        ));
+        for (i, item) in items.iter().enumerate() {
+            check!(sys::napi_set_element(self.0, v, i as u32, *item));
+        }
+        Ok(v)
+    }
+
+    pub fn get(self, obj: Value, name: &CStr) -> JsResult<Value> {
+        let mut v = ptr::null_mut();
+        check!(sys::napi_get_named_property(
+            self.0,
+            obj,
+            name.as_ptr(),
+            &mut v
+        ));
+        Ok(v)
+    }
+
+    pub fn set(self, obj: Value, name: &CStr, value: Value) -> JsResult<()> {
+        check!(sys::napi_set_named_property(
+            self.0,
+            obj,
+            name.as_ptr(),
+            value
+        ));
+        Ok(())
+    }
+
+    /// Calls `func` with `this` = undefined. On a JS exception returns `Err(exception)` with the
+    /// exception cleared, so the caller decides where it goes.
+    pub fn call(self, func: Value, args: &[Value]) -> Result<Value, Value> {
+        self.call_with_this(func, self.undefined(), args)
+    }
+
+    pub fn call_with_this(self, func: Value, this: Value, args: &[Value]) -> Result<Value, Value> {
+        let mut result = ptr::null_mut();
+        // SAFETY: calling a live function handle with live argument handles.
+        let status = unsafe {
+            sys::napi_call_function(self.0, this, func, args.len(), args.as_ptr(), &mut result)
+        };
+        if status == sys::Status::napi_ok {
+            return Ok(result);
+        }
+        Err(self.take_exception().unwrap_or_else(|| self.undefined()))
+    }
+
+    pub fn take_exception(self) -> Option<Value> {
+        let mut pending = false;
+        // SAFETY: exception queries on a valid env.
+        unsafe {
+            sys::napi_is_exception_pending(self.0, &mut pending);
+            if !pending {
+                return None;
+            }
+            let mut err = ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(self.0, &mut err);
+            Some(err)
+        }
+    }
+
+    /// Hands an exception thrown by an application callback to `process.on('uncaughtException')`
+    /// (what Node does for exceptions thrown from its own event callbacks).
+    pub fn report_uncaught(self, err: Value) {
+        // SAFETY: a live exception value; napi_fatal_exception runs the uncaught-exception path.
+        unsafe { sys::napi_fatal_exception(self.0, err) };
+    }
+
+    /// Raises `e` as a JS exception unless one is already pending.
+    pub fn throw(self, e: JsError) {
+        let mut pending = false;
+        // SAFETY: exception APIs on a valid env with NUL-terminated messages.
+        unsafe {
+            sys::napi_is_exception_pending(self.0, &mut pending);
+            if pending {
+                return;
+            }
+            let (msg, is_type) = match e {
+                JsError::Pending => return,
+                JsError::Type(m) => (m, true),
+                JsError::Error(m) => (m, false),
+            };
+            let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
+            if is_type {
+                sys::napi_throw_type_error(self.0, ptr::null(), msg.as_ptr());
+            } else {
+                sys::napi_throw_error(self.0, ptr::null(), msg.as_ptr());
+            }
+        }
+    }
+
+    pub fn new_function(
+        self,
+        name: &CStr,
+        cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> Value,
+    ) -> JsResult<Value> {
+        let mut f = ptr::null_mut();
+        check!(sys::napi_create_function(
+            self.0,
+            name.as_ptr(),
+            name.to_bytes().len() as isize,
+            Some(cb),
+            ptr::null_mut(),
+            &mut f
+        ));
+        Ok(f)
+    }
+
+    pub fn reference(self, v: Value) -> JsResult<Ref> {
+        let mut r = ptr::null_mut();
+        check!(sys::napi_create_reference(self.0, v, 1, &mut r));
+        Ok(Ref { raw: r, env: self })
+    }
+}
+
+fn typed_array_element_size(kind: sys::napi_typedarray_type) -> usize {
+    match kind {
+        sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+        sys::TypedarrayType::int32_array
+        | sys::TypedarrayType::uint32_array
+        | sys::TypedarrayType::float32_array => 4,
+        sys::TypedarrayType::float64_array
+        | sys::TypedarrayType::bigint64_array
+        | sys::TypedarrayType::biguint64_array => 8,
+        _ => 1,
+    }
+}
+
+/// A strong reference that keeps a JS value alive across calls; released on drop.
+pub struct Ref {
+    raw: sys::napi_ref,
+    env: Env,
+}
+
+impl Ref {
+    pub fn get(&self) -> Value {
+        let mut v = ptr::null_mut();
+        // SAFETY: the reference is alive until drop and belongs to `env`.
+        unsafe { sys::napi_get_reference_value(self.env.0, self.raw, &mut v) };
+        v
+    }
+}
+
+impl Drop for Ref {
+    fn drop(&mut self) {
+        // SAFETY: deleting our own reference exactly once. During environment teardown N-API
+        // tolerates deleting references.
+        unsafe { sys::napi_delete_reference(self.env.0, self.raw) };
+    }
+}
+
+impl std::fmt::Debug for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ref")
+    }
+}
+
+/// Handle scope + callback scope around JS calls made from a libuv callback: without the callback
+/// scope, `process.nextTick` callbacks and promise jobs queued by handlers would run late.
+pub struct CallbackScope {
+    env: Env,
+    handle_scope: sys::napi_handle_scope,
+    callback_scope: sys::napi_callback_scope,
+}
+
+impl CallbackScope {
+    /// `resource` is resolved after the handle scope is open (a handle needs a scope).
+    pub fn open(env: Env, resource: &Ref, context: sys::napi_async_context) -> CallbackScope {
+        let mut handle_scope = ptr::null_mut();
+        let mut callback_scope = ptr::null_mut();
+        // SAFETY: opening scopes on the JS thread from a libuv callback, closed in Drop in reverse order.
+        unsafe {
+            sys::napi_open_handle_scope(env.0, &mut handle_scope);
+            sys::napi_open_callback_scope(env.0, resource.get(), context, &mut callback_scope);
+        }
+        CallbackScope {
+            env,
+            handle_scope,
+            callback_scope,
+        }
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        // SAFETY: closing the scopes opened in `open`, innermost first.
+        unsafe {
+            sys::napi_close_callback_scope(self.env.0, self.callback_scope);
+            sys::napi_close_handle_scope(self.env.0, self.handle_scope);
+        }
+    }
+}
+
+/// A plain handle scope (for JS work outside of a libuv callback that must not leak handles).
+pub struct HandleScope {
+    env: Env,
+    raw: sys::napi_handle_scope,
+}
+
+impl HandleScope {
+    pub fn open(env: Env) -> HandleScope {
+        let mut raw = ptr::null_mut();
+        // SAFETY: balanced with the close in Drop.
+        unsafe { sys::napi_open_handle_scope(env.0, &mut raw) };
+        HandleScope { env, raw }
+    }
+}
+
+impl Drop for HandleScope {
+    fn drop(&mut self) {
+        // SAFETY: closing the scope opened in `open`.
+        unsafe { sys::napi_close_handle_scope(self.env.0, self.raw) };
+    }
+}
+
+/// Creates the async context used by `CallbackScope` (one per loop).
+pub fn async_context(env: Env, resource: Value) -> JsResult<sys::napi_async_context> {
+    let mut name = ptr::null_mut();
+    let mut ctx = ptr::null_mut();
+    let n = c"uws-rs";
+    check!(sys::napi_create_string_utf8(
+        env.0,
+        n.as_ptr(),
+        6,
+        &mut name
+    ));
+    check!(sys::napi_async_init(env.0, resource, name, &mut ctx));
+    Ok(ctx)
+}
+
+pub fn uv_loop(env: Env) -> JsResult<*mut sys::uv_loop_s> {
+    let mut lp = ptr::null_mut();
+    check!(sys::napi_get_uv_event_loop(env.0, &mut lp));
+    Ok(lp)
+}
+
+/// Registers `cb(arg)` to run when the JS environment is torn down (worker exit, process exit).
+pub fn add_cleanup_hook(env: Env, cb: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) {
+    // SAFETY: the hook and its argument stay valid until the environment is destroyed.
+    unsafe { sys::napi_add_env_cleanup_hook(env.0, Some(cb), arg) };
+}
+
+/// Declares a native function callable from JS. The body returns `JsResult<Value>`; errors become
+/// JS exceptions and a Rust panic is caught here, so it never unwinds into the engine.
+#[macro_export]
+macro_rules! js_fn {
+    ($(#[$m:meta])* $name:ident($env:ident, $info:ident) $body:block) => {
+        $(#[$m])*
+        pub unsafe extern "C" fn $name(
+            raw_env: napi::sys::napi_env,
+            $info: napi::sys::napi_callback_info,
+        ) -> napi::sys::napi_value {
+            let $env = $crate::js::napi::Env(raw_env);
+            $crate::js::napi::finish($env, std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                || -> $crate::js::napi::JsResult<$crate::js::napi::Value> { $body },
+            )))
+        }
+    };
+}
+
+#[doc(hidden)]
+pub fn finish(env: Env, r: std::thread::Result<JsResult<Value>>) -> Value {
+    match r {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            env.throw(e);
+            ptr::null_mut()
+        }
+        Err(panic) => {
+            env.throw(error(format!(
+                "uws-rs internal error: {}",
+                panic_message(&panic)
+            )));
+            ptr::null_mut()
+        }
+    }
+}
+
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// `name` as a C string literal helper for property names known at compile time.
+pub fn cstr(s: &'static CStr) -> &'static CStr {
+    s
+}
+
+impl Env {
+    /// Throws `exception` (a value caught from a callback) again in the current call.
+    pub fn rethrow(self, exception: Value) {
+        // SAFETY: throwing a live value on the JS thread.
+        unsafe { sys::napi_throw(self.0, exception) };
+    }
+}

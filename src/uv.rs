@@ -1,0 +1,79 @@
+//! The few libuv functions the addon needs, resolved at load time from the `node` executable.
+//!
+//! Linking a libuv crate would bring a second libuv with its own loop; what we want is Node's own
+//! loop, so the symbols are declared here and left for the dynamic loader (node exports them).
+
+use std::ffi::{c_int, c_void};
+
+pub use ::napi::sys::uv_loop_s as UvLoop;
+
+/// Opaque libuv handle: allocated with the size libuv reports, never inspected from Rust.
+#[repr(C)]
+pub struct UvHandle {
+    _opaque: [u8; 0],
+}
+
+pub type PollCb = unsafe extern "C" fn(handle: *mut UvHandle, status: c_int, events: c_int);
+pub type TimerCb = unsafe extern "C" fn(handle: *mut UvHandle);
+pub type CloseCb = unsafe extern "C" fn(handle: *mut UvHandle);
+
+/// `uv_handle_type` values (stable across libuv 1.x).
+pub const UV_POLL: c_int = 8;
+pub const UV_TIMER: c_int = 13;
+/// `uv_poll_event` bits.
+pub const UV_READABLE: c_int = 1;
+
+extern "C" {
+    pub fn uv_handle_size(kind: c_int) -> usize;
+    pub fn uv_poll_init(lp: *mut UvLoop, handle: *mut UvHandle, fd: c_int) -> c_int;
+    pub fn uv_poll_start(handle: *mut UvHandle, events: c_int, cb: PollCb) -> c_int;
+    pub fn uv_poll_stop(handle: *mut UvHandle) -> c_int;
+    pub fn uv_timer_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
+    pub fn uv_timer_start(handle: *mut UvHandle, cb: TimerCb, timeout: u64, repeat: u64) -> c_int;
+    pub fn uv_timer_stop(handle: *mut UvHandle) -> c_int;
+    pub fn uv_close(handle: *mut UvHandle, cb: CloseCb);
+    pub fn uv_ref(handle: *mut UvHandle);
+    pub fn uv_unref(handle: *mut UvHandle);
+    pub fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
+    pub fn uv_now(lp: *const UvLoop) -> u64;
+}
+
+/// A libuv handle of the given kind, heap-allocated (libuv needs a stable address) and freed by
+/// its close callback once libuv is done with it.
+pub struct Handle {
+    raw: *mut UvHandle,
+}
+
+impl Handle {
+    /// Allocates storage for a handle of `kind`; the caller initialises it with `uv_*_init`.
+    pub fn alloc(kind: c_int) -> Handle {
+        // SAFETY: uv_handle_size only reads its argument; malloc'd memory is what uv expects, and
+        // it is released with libc::free in `free_on_close`.
+        let raw = unsafe { libc::calloc(1, uv_handle_size(kind)) } as *mut UvHandle;
+        assert!(!raw.is_null(), "out of memory allocating a libuv handle");
+        Handle { raw }
+    }
+
+    pub fn raw(&self) -> *mut UvHandle {
+        self.raw
+    }
+
+    /// Closes the handle; its memory is freed when libuv calls back (possibly on a later tick).
+    pub fn close(self) {
+        // SAFETY: the handle was initialised by its owner, and uv_close is called exactly once
+        // because `self` is consumed.
+        unsafe { uv_close(self.raw, free_on_close) }
+    }
+}
+
+unsafe extern "C" fn free_on_close(handle: *mut UvHandle) {
+    // SAFETY: the handle was allocated by `Handle::alloc` with calloc and libuv no longer uses it.
+    unsafe { libc::free(handle as *mut c_void) }
+}
+
+impl Handle {
+    /// Takes back ownership of a handle pointer obtained from `raw()`.
+    pub fn from_raw(raw: *mut UvHandle) -> Handle {
+        Handle { raw }
+    }
+}
