@@ -1,0 +1,81 @@
+'use strict';
+// TemplatedApp: routes, WebSocket behaviors, listen, pub/sub and close.
+
+const native = require('./native.js');
+const { ListenSocket } = require('./handles.js');
+
+function checkPattern(pattern) {
+  if (typeof pattern !== 'string') throw new TypeError('pattern must be a string');
+}
+
+class TemplatedApp {
+  #key;
+  constructor() { this.#key = native.appCreate(); }
+
+  #route(method, pattern, handler) {
+    checkPattern(pattern);
+    if (handler != null && typeof handler !== 'function') throw new TypeError('handler must be a function');
+    native.appRoute(this.#key, method, pattern, handler);
+    return this;
+  }
+  get(pattern, handler) { return this.#route('get', pattern, handler); }
+  post(pattern, handler) { return this.#route('post', pattern, handler); }
+  options(pattern, handler) { return this.#route('options', pattern, handler); }
+  del(pattern, handler) { return this.#route('del', pattern, handler); }
+  patch(pattern, handler) { return this.#route('patch', pattern, handler); }
+  put(pattern, handler) { return this.#route('put', pattern, handler); }
+  head(pattern, handler) { return this.#route('head', pattern, handler); }
+  connect(pattern, handler) { return this.#route('connect', pattern, handler); }
+  trace(pattern, handler) { return this.#route('trace', pattern, handler); }
+  any(pattern, handler) { return this.#route('any', pattern, handler); }
+
+  ws(pattern, behavior) {
+    checkPattern(pattern);
+    native.appWs(this.#key, pattern, behavior);
+    return this;
+  }
+
+  /** listen(port, cb) | listen(host, port, cb) | listen(port, options, cb) | listen(host, port, options, cb) */
+  listen(...args) {
+    const cb = args.pop();
+    if (typeof cb !== 'function') throw new TypeError('listen: the last argument must be a callback');
+    let host, port, options = 0;
+    if (typeof args[0] === 'string') {
+      [host, port] = args;
+      if (args.length > 2) options = args[2];
+    } else {
+      [port] = args;
+      if (args.length > 1) options = args[1];
+    }
+    if (typeof port === 'string' && port.trim() !== '' && !Number.isNaN(Number(port))) port = Number(port);
+    if (typeof port !== 'number') throw new TypeError('listen: port must be a number');
+    const key = native.appListen(this.#key, host, port, typeof options === 'number' ? options : 0);
+    cb(key === false ? false : new ListenSocket(key));
+    return this;
+  }
+
+  listen_unix() {
+    throw new Error('uws-rs: listen_unix is not supported yet');
+  }
+
+  publish(topic, message, isBinary, compress) { return native.appPublish(this.#key, topic, message, isBinary, compress); }
+  numSubscribers(topic) { return native.appNumSubscribers(this.#key, topic); }
+  close() { native.appClose(this.#key); return this; }
+
+  // TLS server names only matter for SSLApp; App accepts and ignores them, as upstream does.
+  addServerName() { return this; }
+  removeServerName() { return this; }
+  missingServerName() { return this; }
+  domain() { return this; }
+  filter() { return this; }
+}
+
+function App(options) {
+  return new TemplatedApp(options);
+}
+
+function SSLApp() {
+  throw new Error('uws-rs: SSLApp is not supported yet');
+}
+
+module.exports = { App, SSLApp, TemplatedApp };

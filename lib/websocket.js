@@ -1,0 +1,35 @@
+'use strict';
+// The WebSocket object handed to ws handlers: each method is one call into the addon, which
+// throws "Invalid access of closed uWS.WebSocket" once the socket has closed.
+
+const native = require('./native.js');
+
+class WebSocket {
+  #key;
+  #userData;
+  constructor(key, userData) {
+    this.#key = key;
+    this.#userData = userData;
+  }
+  send(message, isBinary, compress) { return native.wsSend(this.#key, message, isBinary, compress); }
+  sendFirstFragment(message, isBinary, compress) { return native.wsFragment(this.#key, message, 0, isBinary, compress); }
+  sendFragment(message, compress) { return native.wsFragment(this.#key, message, 1, false, compress); }
+  sendLastFragment(message, compress) { return native.wsFragment(this.#key, message, 2, false, compress); }
+  ping(message) { return native.wsPing(this.#key, message); }
+  end(code, shortMessage) { native.wsEnd(this.#key, code, shortMessage); }
+  close() { native.wsClose(this.#key); }
+  getBufferedAmount() { return native.wsBuffered(this.#key); }
+  cork(cb) { native.wsCork(this.#key, cb); return this; }
+  subscribe(topic) { return native.wsSubscribe(this.#key, this, topic, true); }
+  unsubscribe(topic) { return native.wsSubscribe(this.#key, this, topic, false); }
+  isSubscribed(topic) { return native.wsIsSubscribed(this.#key, topic); }
+  getTopics() { return native.wsTopics(this.#key); }
+  publish(topic, message, isBinary, compress) { return native.wsPublish(this.#key, topic, message, isBinary, compress); }
+  getUserData() { native.wsCheck(this.#key); return this.#userData; }
+  getRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }
+  getRemoteAddressAsText() { return native.wsRemoteAddress(this.#key, true); }
+  getProxiedRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }
+  getProxiedRemoteAddressAsText() { return native.wsRemoteAddress(this.#key, true); }
+}
+
+module.exports = { WebSocket };
