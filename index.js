@@ -11,7 +11,7 @@ const compression = require('./lib/compression.js');
 
 native.init({
   websocket: (key, userData) => {
-    const ws = new WebSocket(key, userData);
+    const ws = new WebSocket(key);
     // uWebSockets.js exposes the userData properties on the WebSocket object itself.
     if (userData) Object.assign(ws, userData);
     return ws;

@@ -5,7 +5,7 @@
 const native = require('./native.js');
 const { WebSocketContext } = require('./handles.js');
 
-const ABORTED = 0, WRITABLE = 1, DATA = 2;
+const ABORTED = 0, WRITABLE = 1, DATA = 2, DATA_V2 = 3;
 
 class HttpResponse {
   #key;
@@ -27,14 +27,23 @@ class HttpResponse {
   onWritable(handler) { native.resOn(this.#key, this.#seq, WRITABLE, handler); return this; }
   onAborted(handler) { native.resOn(this.#key, this.#seq, ABORTED, handler); return this; }
   onData(handler) { native.resOn(this.#key, this.#seq, DATA, handler); return this; }
+  /** v20.6x: handler(chunk, maxRemainingBodyLength: bigint); 0n marks the last chunk. */
+  onDataV2(handler) { native.resOn(this.#key, this.#seq, DATA_V2, handler); return this; }
+  /** v20.6x: handler(body: ArrayBuffer) once the whole body arrived, or handler(null) as soon
+   * as it exceeds maxSize bytes. Replaces onData/onDataV2 (they share one slot). */
+  collectBody(maxSize, handler) { native.resCollect(this.#key, this.#seq, maxSize, handler); return this; }
+  /** Alias of collectBody (v20.30 shipped an unfinished `collect` stub under this name). */
+  collect(maxSize, handler) { return this.collectBody(maxSize, handler); }
   pause() { native.resPause(this.#key, this.#seq, true); return this; }
   resume() { native.resPause(this.#key, this.#seq, false); return this; }
   close() { native.resClose(this.#key, this.#seq); return this; }
   cork(cb) { native.resCork(this.#key, this.#seq, cb); return this; }
   getRemoteAddress() { return native.resRemoteAddress(this.#key, this.#seq, false); }
   getRemoteAddressAsText() { return native.resRemoteAddress(this.#key, this.#seq, true); }
-  getProxiedRemoteAddress() { return native.resRemoteAddress(this.#key, this.#seq, false); }
-  getProxiedRemoteAddressAsText() { return native.resRemoteAddress(this.#key, this.#seq, true); }
+  // No PROXY protocol support: like uWS without a proxy header, an empty address (the
+  // resWriteOffset call only validates the response, so a dead one throws as upstream).
+  getProxiedRemoteAddress() { native.resWriteOffset(this.#key, this.#seq); return new ArrayBuffer(0); }
+  getProxiedRemoteAddressAsText() { native.resWriteOffset(this.#key, this.#seq); return new ArrayBuffer(0); }
   upgrade(userData, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context) {
     native.resUpgrade(this.#key, this.#seq, userData, secWebSocketKey, secWebSocketProtocol,
       secWebSocketExtensions, WebSocketContext.idOf(context));

@@ -6,10 +6,8 @@ const native = require('./native.js');
 
 class WebSocket {
   #key;
-  #userData;
-  constructor(key, userData) {
+  constructor(key) {
     this.#key = key;
-    this.#userData = userData;
   }
   send(message, isBinary, compress) { return native.wsSend(this.#key, message, isBinary, compress); }
   sendFirstFragment(message, isBinary, compress) { return native.wsFragment(this.#key, message, 0, isBinary, compress); }
@@ -25,7 +23,9 @@ class WebSocket {
   isSubscribed(topic) { return native.wsIsSubscribed(this.#key, topic); }
   getTopics() { return native.wsTopics(this.#key); }
   publish(topic, message, isBinary, compress) { return native.wsPublish(this.#key, topic, message, isBinary, compress); }
-  getUserData() { native.wsCheck(this.#key); return this.#userData; }
+  // uWebSockets.js copies the userData properties onto the WebSocket and returns the WebSocket
+  // itself here (also after close).
+  getUserData() { return this; }
   getRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }
   getRemoteAddressAsText() { return native.wsRemoteAddress(this.#key, true); }
   getProxiedRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }

@@ -43,6 +43,7 @@ pub struct Factories {
 enum Deferred {
     ResumeHttp,
     Read,
+    CloseWs,
 }
 
 pub struct Loop {
@@ -161,6 +162,11 @@ impl Loop {
         self.push_deferred(key, Deferred::Read);
     }
 
+    /// Closes WebSocket `key` (1006) on the next loop iteration, outside the current JS call.
+    pub fn defer_close(&self, key: Key) {
+        self.push_deferred(key, Deferred::CloseWs);
+    }
+
     fn push_deferred(&self, key: Key, what: Deferred) {
         self.deferred.borrow_mut().push((key, what));
         if !self.defer_armed.replace(true) && !self.closed.get() {
@@ -176,6 +182,7 @@ impl Loop {
             match what {
                 Deferred::ResumeHttp => crate::http_conn::resume(self, key),
                 Deferred::Read => self.on_readable(key),
+                Deferred::CloseWs => crate::ws_conn::finish(self, key, 1006, b"", true),
             }
         }
     }
@@ -232,6 +239,8 @@ impl Loop {
         }
         if !outer {
             self.in_wakeup.set(false);
+            // HttpRequest objects die with the callback scope (after its microtasks).
+            self.request.borrow_mut().live = false;
             self.flush_scheduled();
         }
     }

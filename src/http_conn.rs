@@ -5,15 +5,17 @@
 //! wait in the buffer), `HttpRequest` valid only during the handler, `HttpResponse` invalid after
 //! it ended or was aborted, `onAborted` when the peer goes away first.
 
-use crate::app::Route;
+use crate::app::{App, Route};
 use crate::conn::{self, State, HTTP_IDLE_TICKS};
 use crate::event_loop::Loop;
-use crate::js::napi::{error, JsResult, Ref};
+use crate::js::napi::{error, JsResult, Ref, Value};
 use crate::slab::Key;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::rc::Rc;
+use std::sync::Arc;
 use uws_core::http::chunked::{chunk_header, ChunkedDecoder, LAST_CHUNK};
-use uws_core::http::request::{parse_head, BodyKind, HeaderRange, RequestHead};
+use uws_core::http::request::{parse_head, BodyKind, HeaderRange, HttpError, RequestHead};
 
 pub const RESPONSE_INVALID: &str = "uWS.HttpResponse must not be accessed after uWS.HttpResponse.onAborted callback, or after a successful response. See documentation for uWS.HttpResponse and consult the user manual.";
 pub const REQUEST_INVALID: &str = "uWS.HttpRequest must not be accessed after await or route handler return. See documentation for uWS.HttpRequest and consult the user manual.";
@@ -35,12 +37,32 @@ pub struct HttpConn {
     pub res: Option<Box<Response>>,
     /// Sequence number of the current response: a stale HttpResponse object is detected.
     pub seq: u32,
+    /// Scratch for the chunk pieces of one chunked-body read (kept to avoid reallocating).
+    pieces: Vec<Range<usize>>,
 }
 
 impl HttpConn {
     pub fn response_in_flight(&self) -> bool {
         self.res.is_some()
     }
+}
+
+/// Where request body bytes go (`onData`, `onDataV2` and `collectBody` replace each other, as
+/// they share one slot upstream).
+pub enum DataHandler {
+    /// `onData((chunk, isLast) => ...)`.
+    Chunks(Ref),
+    /// `onDataV2((chunk, maxRemainingBodyLength: bigint) => ...)`: 0n marks the last chunk;
+    /// chunked bodies report `u64::MAX` until then.
+    ChunksV2(Ref),
+    /// `collectBody(maxSize, (body | null) => ...)`: one call with the whole body, or with null
+    /// as soon as it exceeds `max`.
+    Collect {
+        handler: Ref,
+        max: u64,
+        buf: Vec<u8>,
+        overflowed: bool,
+    },
 }
 
 /// A response being written.
@@ -50,17 +72,18 @@ pub struct Response {
     pub headers: Vec<u8>,
     pub head_sent: bool,
     pub chunked: bool,
+    /// The request asked for the connection to close (or HTTP/1.0 without keep-alive).
     pub close_after: bool,
+    /// HTTP/1.0 request with `Connection: keep-alive`: say so in the response.
+    pub keep_alive_header: bool,
     pub head_request: bool,
     pub on_aborted: Option<Ref>,
     pub on_writable: Option<Ref>,
-    pub on_data: Option<Ref>,
+    pub on_data: Option<DataHandler>,
     /// Body bytes written so far (getWriteOffset).
     pub write_offset: u64,
     /// Content-Length announced by tryEnd.
     pub total_size: Option<u64>,
-    /// Set once the handler returned (for the "returned without responding" check).
-    pub handler_returned: bool,
 }
 
 /// The request currently being handled, readable from JS through `HttpRequest` until the
@@ -72,7 +95,8 @@ pub struct RequestSlot {
     pub buf: Vec<u8>,
     pub head: Option<RequestHead>,
     pub params: Vec<Range<usize>>,
-    pub param_names: Vec<Box<str>>,
+    /// `:name`s of the matched route, for `getParameter(name)`.
+    pub param_names: Option<Arc<[Box<str>]>>,
     pub yielded: bool,
     reuse: Vec<HeaderRange>,
 }
@@ -102,7 +126,8 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
         let State::Http(h) = &mut c.state else { return };
-        c.timeout_at = lp.tick.get() + HTTP_IDLE_TICKS;
+        // Received bytes do not extend the idle timeout: a request head must arrive within
+        // HTTP_IDLE_TICKS of the connection opening or of the previous response (slowloris).
         std::mem::take(&mut h.buf)
     };
     if pending.is_empty() {
@@ -207,84 +232,188 @@ fn reject(lp: &Loop, key: Key, response: &[u8]) {
     }
 }
 
-/// Delivers request body bytes to `onData`; returns how many were consumed.
-fn feed_body(lp: &Rc<Loop>, key: Key, input: &[u8]) -> usize {
-    let mut pieces: Vec<(Range<usize>, bool)> = Vec::new();
-    let mut chunked_data: Vec<u8> = Vec::new();
-    let (used, failed) = {
-        let mut conns = lp.conns.borrow_mut();
-        let Some(c) = conns.get_mut(key) else {
-            return input.len();
-        };
-        let State::Http(h) = &mut c.state else {
-            return input.len();
-        };
-        match &mut h.body {
-            Body::None => (0, false),
-            Body::Length(remaining) => {
-                let n = (*remaining).min(input.len() as u64) as usize;
-                *remaining -= n as u64;
-                let last = *remaining == 0;
-                pieces.push((0..n, last));
-                if last {
-                    h.body = Body::None;
-                }
-                (n, false)
-            }
-            Body::Chunked(dec) => {
-                let mut on_piece = |d: &[u8]| chunked_data.extend_from_slice(d);
-                match dec.feed(input, &mut on_piece) {
-                    Ok((n, done)) => {
-                        if done {
-                            h.body = Body::None;
-                        }
-                        if !chunked_data.is_empty() || done {
-                            pieces.push((usize::MAX..usize::MAX, done));
-                        }
-                        (n, false)
-                    }
-                    Err(_) => (input.len(), true),
-                }
-            }
+/// `maxRemainingBodyLength` of onDataV2 while a chunked body is still streaming.
+const UNKNOWN_REMAINING: u64 = u64::MAX;
+
+/// Delivers request body bytes to the data handler; returns how many were consumed.
+fn feed_body(lp: &Loop, key: Key, input: &[u8]) -> usize {
+    let chunked = {
+        let conns = lp.conns.borrow();
+        match conns.get(key).map(|c| &c.state) {
+            Some(State::Http(h)) => match h.body {
+                Body::None => return 0,
+                Body::Length(_) => false,
+                Body::Chunked(_) => true,
+            },
+            _ => return input.len(),
         }
     };
+    if chunked {
+        feed_chunked(lp, key, input)
+    } else {
+        feed_length(lp, key, input)
+    }
+}
+
+/// Content-Length body: one call with what this read holds (uWS: one call per read).
+fn feed_length(lp: &Loop, key: Key, input: &[u8]) -> usize {
+    let (n, remaining) = {
+        let mut conns = lp.conns.borrow_mut();
+        let Some(State::Http(h)) = conns.get_mut(key).map(|c| &mut c.state) else {
+            return input.len();
+        };
+        let Body::Length(remaining) = &mut h.body else {
+            return 0;
+        };
+        let n = (*remaining).min(input.len() as u64) as usize;
+        *remaining -= n as u64;
+        let left = *remaining;
+        if left == 0 {
+            h.body = Body::None;
+        }
+        (n, left)
+    };
+    if n > 0 || remaining == 0 {
+        deliver_data(lp, key, &input[..n], remaining);
+    }
+    n
+}
+
+/// Chunked body: one call per chunk piece, then an empty last call (uWS ChunkIterator).
+fn feed_chunked(lp: &Loop, key: Key, input: &[u8]) -> usize {
+    let (used, done, failed, pieces) = {
+        let mut conns = lp.conns.borrow_mut();
+        let Some(State::Http(h)) = conns.get_mut(key).map(|c| &mut c.state) else {
+            return input.len();
+        };
+        let mut pieces = std::mem::take(&mut h.pieces);
+        pieces.clear();
+        let Body::Chunked(dec) = &mut h.body else {
+            h.pieces = pieces;
+            return 0;
+        };
+        let base = input.as_ptr() as usize;
+        let mut on_piece = |d: &[u8]| {
+            let start = d.as_ptr() as usize - base;
+            pieces.push(start..start + d.len());
+        };
+        let r = dec.feed(input, &mut on_piece);
+        let (used, done, failed) = match r {
+            Ok((n, done)) => (n, done, false),
+            Err(_) => (input.len(), false, true),
+        };
+        if done || failed {
+            h.body = Body::None;
+        }
+        (used, done, failed, pieces)
+    };
+    for r in &pieces {
+        deliver_data(lp, key, &input[r.clone()], UNKNOWN_REMAINING);
+    }
+    give_back_pieces(lp, key, pieces);
     if failed {
         abort_response(lp, key);
-        reject(
-            lp,
-            key,
-            b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-        );
-        return input.len();
-    }
-    for (range, last) in pieces {
-        let bytes = if range.start == usize::MAX {
-            &chunked_data[..]
-        } else {
-            &input[range]
-        };
-        deliver_data(lp, key, bytes, last);
+        reject(lp, key, HttpError::Malformed.response());
+    } else if done {
+        deliver_data(lp, key, &[], 0);
     }
     used
 }
 
-fn deliver_data(lp: &Loop, key: Key, bytes: &[u8], last: bool) {
-    let handler = {
-        let conns = lp.conns.borrow();
-        match conns.get(key).map(|c| &c.state) {
-            Some(State::Http(h)) => h
-                .res
-                .as_ref()
-                .and_then(|r| r.on_data.as_ref().map(|f| f.get())),
-            _ => None,
+fn give_back_pieces(lp: &Loop, key: Key, pieces: Vec<Range<usize>>) {
+    if let Some(State::Http(h)) = lp.conns.borrow_mut().get_mut(key).map(|c| &mut c.state) {
+        h.pieces = pieces;
+    }
+}
+
+/// What one body piece turns into for JS, decided without holding any borrow during the call.
+enum Delivery {
+    Chunk(Value, bool),
+    ChunkV2(Value, u64),
+    /// collectBody: the whole body (`None`: the bytes just received are the whole body).
+    Collected(Value, Option<Vec<u8>>),
+    Overflow(Value),
+}
+
+/// Hands `bytes` to the response's data handler. `remaining`: most body bytes still to come
+/// (0 = this is the last piece).
+fn deliver_data(lp: &Loop, key: Key, bytes: &[u8], remaining: u64) {
+    let delivery = {
+        let mut conns = lp.conns.borrow_mut();
+        let Some(State::Http(h)) = conns.get_mut(key).map(|c| &mut c.state) else {
+            return;
+        };
+        let Some(handler) = h.res.as_mut().and_then(|r| r.on_data.as_mut()) else {
+            return;
+        };
+        match plan_delivery(handler, bytes, remaining) {
+            Some(d) => d,
+            None => return,
         }
     };
-    let Some(f) = handler else { return };
     let env = lp.env;
-    if let Ok(ab) = env.arraybuffer(bytes) {
-        lp.call(f, &[ab, env.boolean(last)]);
-        env.detach(ab);
+    match delivery {
+        Delivery::Chunk(f, last) => call_with_chunk(lp, f, bytes, Some(env.boolean(last))),
+        Delivery::ChunkV2(f, rem) => {
+            if let Ok(rem) = env.bigint_u64(rem) {
+                call_with_chunk(lp, f, bytes, Some(rem));
+            }
+        }
+        Delivery::Collected(f, None) => call_with_chunk(lp, f, bytes, None),
+        Delivery::Collected(f, Some(body)) => call_with_chunk(lp, f, &body, None),
+        Delivery::Overflow(f) => {
+            lp.call(f, &[env.null()]);
+        }
     }
+}
+
+fn plan_delivery(handler: &mut DataHandler, bytes: &[u8], remaining: u64) -> Option<Delivery> {
+    match handler {
+        DataHandler::Chunks(f) => Some(Delivery::Chunk(f.get(), remaining == 0)),
+        DataHandler::ChunksV2(f) => Some(Delivery::ChunkV2(f.get(), remaining)),
+        DataHandler::Collect {
+            handler,
+            max,
+            buf,
+            overflowed,
+        } => {
+            if *overflowed {
+                return None;
+            }
+            if (buf.len() + bytes.len()) as u64 > *max {
+                *overflowed = true;
+                *buf = Vec::new();
+                return Some(Delivery::Overflow(handler.get()));
+            }
+            if remaining == 0 {
+                let whole = (!buf.is_empty()).then(|| {
+                    buf.extend_from_slice(bytes);
+                    std::mem::take(buf)
+                });
+                return Some(Delivery::Collected(handler.get(), whole));
+            }
+            if buf.is_empty() && remaining != UNKNOWN_REMAINING {
+                let hint = remaining.min(*max - bytes.len() as u64) as usize;
+                buf.reserve_exact(bytes.len() + hint);
+            }
+            buf.extend_from_slice(bytes);
+            None
+        }
+    }
+}
+
+/// Calls `f(ArrayBuffer copy of bytes[, second])` and detaches the buffer afterwards: it is
+/// only valid during the call.
+fn call_with_chunk(lp: &Loop, f: Value, bytes: &[u8], second: Option<Value>) {
+    let env = lp.env;
+    let Ok(ab) = env.arraybuffer(bytes) else {
+        return;
+    };
+    match second {
+        Some(v) => lp.call(f, &[ab, v]),
+        None => lp.call(f, &[ab]),
+    };
+    env.detach(ab);
 }
 
 /// The router key of a request method: uWebSockets routes only the nine standard methods,
@@ -304,105 +433,125 @@ fn lower_method(method: &[u8], out: &mut [u8; 16]) -> Option<usize> {
 
 /// Routes one request and runs its handler(s).
 fn handle_request(lp: &Rc<Loop>, key: Key, head_bytes: &[u8], head: RequestHead) {
-    let (app, seq) = {
-        let mut conns = lp.conns.borrow_mut();
-        let Some(c) = conns.get_mut(key) else { return };
-        let app = c.app;
-        let State::Http(h) = &mut c.state else { return };
-        h.seq = h.seq.wrapping_add(1);
-        h.body = match head.body {
-            BodyKind::None | BodyKind::Length(0) => Body::None,
-            BodyKind::Length(n) => Body::Length(n),
-            BodyKind::Chunked => Body::Chunked(ChunkedDecoder::default()),
-        };
-        let method = &head_bytes[head.method.clone()];
-        h.res = Some(Box::new(Response {
-            close_after: !head.keep_alive,
-            head_request: method == b"HEAD",
-            ..Response::default()
-        }));
-        c.timeout_at = 0;
-        (app, h.seq)
+    let Some((app, seq, has_body)) = begin_response(lp, key, head_bytes, &head) else {
+        return;
     };
     let Some(app) = lp.apps.borrow().get(app).cloned() else {
         return;
     };
-
-    let req_seq = {
-        let mut slot = lp.request.borrow_mut();
-        slot.seq += 1;
-        slot.live = true;
-        slot.buf.clear();
-        slot.buf.extend_from_slice(head_bytes);
-        if let Some(old) = slot.head.replace(head) {
-            old.recycle(&mut slot.reuse);
-        }
-        slot.seq
-    };
-
-    let mut method_buf = [0u8; 16];
-    let mut skip = 0;
-    let mut handled = false;
-    loop {
-        let found = {
-            let mut slot = lp.request.borrow_mut();
-            let slot = &mut *slot;
-            let head = slot.head.as_ref().expect("set above");
-            let Some(mlen) = lower_method(&slot.buf[head.method.clone()], &mut method_buf) else {
-                break;
-            };
-            let method = std::str::from_utf8(&method_buf[..mlen]).unwrap_or("");
-            let url = &slot.buf[head.url.clone()];
-            let base = slot.buf.as_ptr() as usize;
-            let mut seen = 0;
-            let mut found = None;
-            let router = app.router.borrow();
-            router.route(method, url, &mut |route, params| {
-                if seen < skip {
-                    seen += 1;
-                    return false;
-                }
-                let ranges = (0..params.len())
-                    .filter_map(|i| params.get(i))
-                    .map(|p| {
-                        let start = p.as_ptr() as usize - base;
-                        start..start + p.len()
-                    })
-                    .collect::<Vec<_>>();
-                found = Some((route.clone(), ranges, params.names().to_vec()));
-                true
-            });
-            found
-        };
-        let Some((route, params, names)) = found else {
-            break;
-        };
-        {
-            let mut slot = lp.request.borrow_mut();
-            slot.params = params;
-            slot.param_names = names;
-            slot.yielded = false;
-        }
-        match route {
-            Route::Http(handler) => {
-                call_http_handler(lp, &handler, key, seq, req_seq);
-            }
-            Route::Ws(behavior) => {
-                crate::upgrade::on_upgrade_request(lp, key, seq, req_seq, &behavior);
-            }
-        }
-        if !lp.request.borrow().yielded {
-            handled = true;
-            break;
-        }
-        skip += 1;
-    }
-    lp.request.borrow_mut().live = false;
+    let req_seq = fill_request_slot(lp, head_bytes, head);
+    let handled = run_handlers(lp, &app, key, seq, req_seq);
     if !handled {
-        // Nothing took the request: uWebSockets' default route answers 404.
+        // Deliberate difference: v20.30 closes the connection without a response; we answer
+        // like newer uWS's default route.
         let _ = end(lp, key, seq, Some(b"404 File not found"), b"", false);
     }
-    after_handler(lp, key, seq);
+    if after_handler(lp, key, seq) && !has_body {
+        // uWS always ends the body stream: a request without body gets one empty last chunk.
+        deliver_data(lp, key, &[], 0);
+    }
+}
+
+/// Sets up body framing and a fresh response for a parsed request head.
+/// Returns (app, response seq, whether a body follows).
+fn begin_response(
+    lp: &Loop,
+    key: Key,
+    head_bytes: &[u8],
+    head: &RequestHead,
+) -> Option<(Key, u32, bool)> {
+    let mut conns = lp.conns.borrow_mut();
+    let c = conns.get_mut(key)?;
+    let app = c.app;
+    let State::Http(h) = &mut c.state else {
+        return None;
+    };
+    h.seq = h.seq.wrapping_add(1);
+    h.body = match head.body {
+        BodyKind::None | BodyKind::Length(0) => Body::None,
+        BodyKind::Length(n) => Body::Length(n),
+        BodyKind::Chunked => Body::Chunked(ChunkedDecoder::default()),
+    };
+    let has_body = !matches!(h.body, Body::None);
+    h.res = Some(Box::new(Response {
+        close_after: !head.keep_alive,
+        keep_alive_header: head.keep_alive && head.minor_version == 0,
+        head_request: &head_bytes[head.method.clone()] == b"HEAD",
+        ..Response::default()
+    }));
+    // No idle timeout while the application owns the response.
+    c.timeout_at = 0;
+    Some((app, h.seq, has_body))
+}
+
+/// Makes the request readable through `HttpRequest`. It stays readable until the end of this
+/// loop wakeup (the callback scope: the handler's already-settled awaits still see it, as in
+/// v20.30) or until the next request replaces it.
+fn fill_request_slot(lp: &Loop, head_bytes: &[u8], head: RequestHead) -> u64 {
+    let mut slot = lp.request.borrow_mut();
+    slot.seq += 1;
+    slot.live = true;
+    slot.yielded = false;
+    slot.buf.clear();
+    slot.buf.extend_from_slice(head_bytes);
+    if let Some(old) = slot.head.replace(head) {
+        old.recycle(&mut slot.reuse);
+    }
+    slot.seq
+}
+
+/// Offers the request to matching routes in uWS order until one does not `setYield(true)`.
+/// Returns whether a handler took it.
+fn run_handlers(lp: &Rc<Loop>, app: &App, key: Key, seq: u32, req_seq: u64) -> bool {
+    let mut skip = 0;
+    loop {
+        let Some(route) = find_route(lp, app, skip) else {
+            return false;
+        };
+        match route {
+            Route::Http(handler) => call_http_handler(lp, &handler, key, seq, req_seq),
+            Route::Ws(behavior) => {
+                crate::upgrade::on_upgrade_request(lp, key, seq, req_seq, &behavior)
+            }
+        }
+        let mut slot = lp.request.borrow_mut();
+        if !slot.yielded || slot.seq != req_seq {
+            return true;
+        }
+        slot.yielded = false;
+        skip += 1;
+    }
+}
+
+/// The `skip`-th route matching the request in the slot; records its parameters in the slot.
+fn find_route(lp: &Loop, app: &App, skip: usize) -> Option<Route> {
+    let mut slot = lp.request.borrow_mut();
+    let slot = &mut *slot;
+    let head = slot.head.as_ref()?;
+    let mut method_buf = [0u8; 16];
+    let mlen = lower_method(&slot.buf[head.method.clone()], &mut method_buf)?;
+    let method = std::str::from_utf8(&method_buf[..mlen]).unwrap_or("");
+    let url = &slot.buf[head.url.clone()];
+    let base = slot.buf.as_ptr() as usize;
+    let params = &mut slot.params;
+    let names = &mut slot.param_names;
+    let mut seen = 0;
+    let mut found = None;
+    app.router.borrow().route(method, url, &mut |route, p| {
+        if seen < skip {
+            seen += 1;
+            return false;
+        }
+        params.clear();
+        params.extend((0..p.len()).filter_map(|i| p.get(i)).map(|v| {
+            let start = v.as_ptr() as usize - base;
+            start..start + v.len()
+        }));
+        *names = Some(p.shared_names());
+        found = Some(route.clone());
+        true
+    });
+    found
 }
 
 fn call_http_handler(lp: &Loop, handler: &Ref, key: Key, seq: u32, req_seq: u64) {
@@ -423,24 +572,29 @@ fn call_http_handler(lp: &Loop, handler: &Ref, key: Key, seq: u32, req_seq: u64)
     );
 }
 
+const NO_RESPONSE: &str = "uws-rs: Error: Returning from a request handler without responding or attaching an abort handler is forbidden! (the connection was closed)";
+
 /// uWebSockets.js forbids returning from a handler without responding or attaching onAborted
-/// (it aborts the process); we report it loudly and answer 500 instead.
-fn after_handler(lp: &Loop, key: Key, seq: u32) {
-    let forbidden = {
-        let mut conns = lp.conns.borrow_mut();
-        let Some(c) = conns.get_mut(key) else { return };
-        let State::Http(h) = &mut c.state else { return };
-        match &mut h.res {
-            Some(r) if h.seq == seq => {
-                r.handler_returned = true;
-                r.on_aborted.is_none()
-            }
-            _ => false,
-        }
+/// (it aborts the process); we report it loudly on stderr and close the connection instead.
+/// Returns whether the response is still pending (with an onAborted handler).
+fn after_handler(lp: &Loop, key: Key, seq: u32) -> bool {
+    let mut conns = lp.conns.borrow_mut();
+    let Some(c) = conns.get_mut(key) else {
+        return false;
     };
-    if forbidden {
-        eprintln!("uws-rs: Error: Returning from a request handler without responding or attaching an onAborted handler is forbidden! (answered 500)");
-        let _ = end(lp, key, seq, Some(b"500 Internal Server Error"), b"", true);
+    let State::Http(h) = &mut c.state else {
+        return false;
+    };
+    match &mut h.res {
+        Some(r) if h.seq == seq && r.on_aborted.is_none() => {
+            eprintln!("{NO_RESPONSE}");
+            h.res = None;
+            h.body = Body::None;
+            c.start_closing(lp);
+            false
+        }
+        Some(_) if h.seq == seq => true,
+        _ => false,
     }
 }
 
@@ -469,37 +623,101 @@ pub fn with_response<R>(
     Ok(r)
 }
 
-fn date_header() -> [u8; 29] {
+/// The Date header value, formatted at most once per second.
+pub fn date_header() -> [u8; 29] {
+    thread_local! {
+        static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    uws_core::http::date::http_date(secs)
+    CACHE.with(|c| {
+        let (at, value) = c.get();
+        if at == secs {
+            return value;
+        }
+        let value = uws_core::http::date::http_date(secs);
+        c.set((secs, value));
+        value
+    })
 }
 
-/// Status line, the application's headers, then the automatic ones.
-fn build_head(res: &Response, out: &mut Vec<u8>, length: Option<u64>, close: bool) {
+/// Runs `f` with a reusable buffer for a response head (no allocation per response).
+fn with_head_buf<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    BUF.with(|b| {
+        let mut buf = std::mem::take(&mut *b.borrow_mut());
+        buf.clear();
+        let r = f(&mut buf);
+        *b.borrow_mut() = buf;
+        r
+    })
+}
+
+/// How the response body is delimited.
+#[derive(Clone, Copy)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    /// `endWithoutBody()` without a length: no Content-Length at all (HEAD responses).
+    Omitted,
+}
+
+/// Status line, the application's headers, then the automatic ones, in uWS order:
+/// `Connection: close` (only when `end(.., true)` asked for it), Date, uWebSockets, framing.
+fn build_head(res: &Response, out: &mut Vec<u8>, framing: Framing, close_header: bool) {
+    out.reserve(160 + res.headers.len());
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(res.status.as_deref().unwrap_or(b"200 OK"));
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&res.headers);
+    if close_header {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if res.keep_alive_header {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
     out.extend_from_slice(b"Date: ");
     out.extend_from_slice(&date_header());
     out.extend_from_slice(b"\r\nuWebSockets: 20\r\n");
-    if close {
-        out.extend_from_slice(b"Connection: close\r\n");
-    }
-    match length {
-        Some(n) => {
+    match framing {
+        Framing::Length(n) => {
+            let mut digits = [0u8; 20];
             out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(n.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n\r\n");
+            out.extend_from_slice(format_u64(n, &mut digits));
+            out.extend_from_slice(b"\r\n");
         }
-        None => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n"),
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::Omitted => {}
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Decimal digits of `n` without allocating.
+fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
-/// `res.end(body, closeConnection)` and `endWithoutBody` (body None: length announced only).
+/// How a response is being completed.
+#[derive(Clone, Copy)]
+enum Ending<'a> {
+    /// `end(body)`.
+    Body(&'a [u8]),
+    /// `endWithoutBody(reportedContentLength?)`.
+    WithoutBody(Option<u64>),
+}
+
+/// `res.end(body, closeConnection)`; `status_override` replaces the status (default routes).
 pub fn end(
     lp: &Loop,
     key: Key,
@@ -508,33 +726,79 @@ pub fn end(
     body: &[u8],
     close_connection: bool,
 ) -> JsResult<()> {
+    if let Some(s) = status_override {
+        with_response(lp, key, seq, |_, res| res.status = Some(s.to_vec()))?;
+    }
+    finish_with(lp, key, seq, Ending::Body(body), close_connection)
+}
+
+/// `res.endWithoutBody(reportedContentLength, closeConnection)`.
+pub fn end_without_body(
+    lp: &Loop,
+    key: Key,
+    seq: u32,
+    reported: Option<u64>,
+    close_connection: bool,
+) -> JsResult<()> {
+    finish_with(
+        lp,
+        key,
+        seq,
+        Ending::WithoutBody(reported),
+        close_connection,
+    )
+}
+
+fn finish_with(
+    lp: &Loop,
+    key: Key,
+    seq: u32,
+    ending: Ending,
+    close_connection: bool,
+) -> JsResult<()> {
     let close = with_response(lp, key, seq, |c, res| {
-        if let Some(s) = status_override {
-            res.status = Some(s.to_vec());
-        }
-        let close = res.close_after || close_connection;
-        let send_body = if res.head_request { &[][..] } else { body };
-        if res.chunked {
-            let mut hdr = [0u8; 18];
-            let n = chunk_header(&mut hdr, send_body.len());
-            if send_body.is_empty() {
-                c.write(lp, key, &[LAST_CHUNK]);
-            } else {
-                c.write(lp, key, &[&hdr[..n], send_body, b"\r\n", LAST_CHUNK]);
-            }
-        } else if res.head_sent {
-            c.write(lp, key, &[send_body]);
-        } else {
-            let mut head = Vec::with_capacity(128 + res.headers.len());
-            let len = res.total_size.unwrap_or(body.len() as u64);
-            build_head(res, &mut head, Some(len), close);
-            c.write(lp, key, &[&head, send_body]);
-        }
-        res.write_offset += body.len() as u64;
-        close
+        write_ending(lp, key, c, res, ending, close_connection);
+        res.close_after || close_connection
     })?;
     finish_response(lp, key, close);
     Ok(())
+}
+
+fn write_ending(
+    lp: &Loop,
+    key: Key,
+    c: &mut conn::Conn,
+    res: &mut Response,
+    ending: Ending,
+    close_connection: bool,
+) {
+    let body = match ending {
+        Ending::Body(b) => b,
+        Ending::WithoutBody(_) => &[][..],
+    };
+    let send_body = if res.head_request { &[][..] } else { body };
+    if res.chunked {
+        if send_body.is_empty() {
+            c.write(lp, key, &[LAST_CHUNK]);
+        } else {
+            let mut hdr = [0u8; 18];
+            let n = chunk_header(&mut hdr, send_body.len());
+            c.write(lp, key, &[&hdr[..n], send_body, b"\r\n", LAST_CHUNK]);
+        }
+    } else if res.head_sent {
+        c.write(lp, key, &[send_body]);
+    } else {
+        let framing = match ending {
+            Ending::Body(b) => Framing::Length(res.total_size.unwrap_or(b.len() as u64)),
+            Ending::WithoutBody(Some(n)) => Framing::Length(n),
+            Ending::WithoutBody(None) => Framing::Omitted,
+        };
+        with_head_buf(|head| {
+            build_head(res, head, framing, close_connection);
+            c.write(lp, key, &[head, send_body]);
+        });
+    }
+    res.write_offset += body.len() as u64;
 }
 
 /// The response is complete: forget it, then close or go on with pipelined requests.
@@ -565,9 +829,10 @@ pub fn resume(lp: &Rc<Loop>, key: Key) {
 pub fn write(lp: &Loop, key: Key, seq: u32, chunk: &[u8]) -> JsResult<bool> {
     with_response(lp, key, seq, |c, res| {
         if !res.head_sent {
-            let mut head = Vec::with_capacity(128 + res.headers.len());
-            build_head(res, &mut head, None, res.close_after);
-            c.write(lp, key, &[&head]);
+            with_head_buf(|head| {
+                build_head(res, head, Framing::Chunked, false);
+                c.write(lp, key, &[head]);
+            });
             res.head_sent = true;
             res.chunked = true;
         }
@@ -586,10 +851,11 @@ pub fn write(lp: &Loop, key: Key, seq: u32, chunk: &[u8]) -> JsResult<bool> {
 pub fn try_end(lp: &Loop, key: Key, seq: u32, chunk: &[u8], total: u64) -> JsResult<(bool, bool)> {
     let (ok, done, close) = with_response(lp, key, seq, |c, res| {
         if !res.head_sent {
-            let mut head = Vec::with_capacity(128 + res.headers.len());
             res.total_size = Some(total);
-            build_head(res, &mut head, Some(total), res.close_after);
-            c.write(lp, key, &[&head]);
+            with_head_buf(|head| {
+                build_head(res, head, Framing::Length(total), false);
+                c.write(lp, key, &[head]);
+            });
             res.head_sent = true;
         }
         let remaining = total.saturating_sub(res.write_offset);

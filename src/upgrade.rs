@@ -35,13 +35,18 @@ pub fn on_upgrade_request(
     };
     match check {
         Ok(()) => {}
-        // Not a WebSocket request at all: let other routes (or the 404) take it, as uWS does.
-        Err(HandshakeError::NotGet) | Err(HandshakeError::NotUpgrade) => {
-            lp.request.borrow_mut().yielded = true;
+        // A WebSocket version we do not speak: RFC 6455 4.2.2 answers 426 naming ours.
+        Err(HandshakeError::UnsupportedVersion) => {
+            let _ = http_conn::with_response(lp, key, seq, |_, r| {
+                r.headers.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n")
+            });
+            let _ = http_conn::end(lp, key, seq, Some(b"426 Upgrade Required"), b"", true);
             return;
         }
+        // Not a WebSocket request (no GET, no usable key...): other routes may take it, as in
+        // uWebSockets.js.
         Err(_) => {
-            let _ = http_conn::end(lp, key, seq, Some(b"400 Bad Request"), b"", true);
+            lp.request.borrow_mut().yielded = true;
             return;
         }
     }
@@ -113,7 +118,12 @@ pub fn upgrade(
     // uWebSockets selects the first offered protocol when given the raw header.
     let protocol = protocol.split(|b| *b == b',').next().unwrap_or(b"");
     let protocol = trim(protocol);
-    let head = response_head(&accept, Some(protocol).filter(|p| !p.is_empty()), None);
+    let mut head = response_head(&accept, Some(protocol).filter(|p| !p.is_empty()), None);
+    // uWebSockets.js adds its usual Date and uWebSockets headers to the 101 as well.
+    head.truncate(head.len() - 2);
+    head.extend_from_slice(b"Date: ");
+    head.extend_from_slice(&http_conn::date_header());
+    head.extend_from_slice(b"\r\nuWebSockets: 20\r\n\r\n");
     {
         let mut conns = lp.conns.borrow_mut();
         let c = conns.get_mut(key).ok_or_else(|| error(RESPONSE_INVALID))?;

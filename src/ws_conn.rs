@@ -121,8 +121,9 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
             }
             Event::Close { code, reason } => {
                 let reason = reason.as_slice(data);
+                // Echo the peer's code and reason (uWebSockets.js does), then close.
                 let echo = match code {
-                    Some(c) => encode_close_payload(c, &[]),
+                    Some(c) => encode_close_payload(c, reason),
                     None => Vec::new(),
                 };
                 write_frame(lp, key, OpCode::Close, &echo, true);
@@ -137,23 +138,32 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
     }
 }
 
-/// Protocol violation by the peer: tell it why (RFC 6455 7.1.7), then close; the application
-/// sees 1006 with uWebSockets' reason text.
+/// Protocol violation by the peer: _Fail the WebSocket Connection_ (RFC 6455 7.1.7). Like
+/// uWebSockets.js, the TCP connection is closed without a close frame and the application sees
+/// 1006; the reason names too-big and invalid-UTF-8 messages and is empty otherwise. An invalid
+/// close frame is the exception: it is answered with 1002 (the RFC's code for it) rather than
+/// silence, so the peer learns why its close was not echoed.
 fn fail(lp: &Rc<Loop>, key: Key, e: ProtocolError) {
-    let payload = encode_close_payload(e.close_code(), e.reason().as_bytes());
-    write_frame(lp, key, OpCode::Close, &payload, true);
-    finish(lp, key, 1006, e.reason().as_bytes(), false);
+    use uws_core::ws::FrameError;
+    let reason: &[u8] = match e {
+        ProtocolError::TooBig | ProtocolError::InvalidUtf8 => e.reason().as_bytes(),
+        ProtocolError::InvalidFrame(_) => b"",
+    };
+    if let ProtocolError::InvalidFrame(
+        FrameError::InvalidCloseCode(_) | FrameError::InvalidClosePayload,
+    ) = e
+    {
+        write_frame(lp, key, OpCode::Close, &encode_close_payload(1002, b""), true);
+        finish(lp, key, 1006, reason, false);
+        return;
+    }
+    finish(lp, key, 1006, reason, true);
 }
 
 /// The peer vanished without a close frame.
 pub fn on_peer_gone(lp: &Rc<Loop>, key: Key, _reset: bool) {
-    finish(
-        lp,
-        key,
-        1006,
-        b"Received TCP FIN before WebSocket close frame",
-        true,
-    );
+    // uWebSockets.js v20 reports a vanished peer as 1006 with an empty reason.
+    finish(lp, key, 1006, b"", true);
 }
 
 pub fn on_timeout(lp: &Rc<Loop>, key: Key) {
@@ -256,9 +266,8 @@ pub fn send(lp: &Loop, key: Key, opcode: OpCode, payload: &[u8], fin: bool) -> J
             call_with_buffer(lp, f, js, payload, Some(binary));
         }
         if b.settings.close_on_backpressure_limit && is_open(lp, key) {
-            // uWebSockets.js closes with 1006 and no reason here.
-            let lp_rc = Loop::current().expect("loop exists while a socket does");
-            finish(&lp_rc, key, 1006, b"", true);
+            // uWebSockets.js closes with 1006 and no reason, after the send returned.
+            lp.defer_close(key);
         }
     }
     Ok(DROPPED)
@@ -277,8 +286,8 @@ pub fn end(lp: &Rc<Loop>, key: Key, code: u16, message: &[u8]) -> JsResult<()> {
         &encode_close_payload(code, message),
         true,
     );
-    let code = if code == 0 { 1005 } else { code };
-    let message = &message[..message.len().min(123)];
+    // The frame carries at most 123 bytes and no unsendable code (then it is empty); the
+    // handler gets exactly what the application passed, as in uWebSockets.js.
     finish(lp, key, code, message, false);
     Ok(())
 }
@@ -330,8 +339,6 @@ pub fn on_publish_dropped(lp: &Loop, key: Key, payload: &[u8], binary: bool) {
         call_with_buffer(lp, f, js, payload, Some(binary));
     }
     if b.settings.close_on_backpressure_limit && is_open(lp, key) {
-        if let Some(lp) = Loop::current() {
-            finish(&lp, key, 1006, b"", true);
-        }
+        lp.defer_close(key);
     }
 }

@@ -153,9 +153,10 @@ class RawClient {
   }
   /** Resolves when pred() is truthy (re-checked on each event). */
   waitFor(pred, ms = 3000, what = 'condition') {
+    let check;
     return withTimeout(
       new Promise((res) => {
-        const check = () => {
+        check = () => {
           const v = pred();
           if (v) {
             this.waiters.delete(check);
@@ -167,7 +168,7 @@ class RawClient {
       }),
       ms,
       what
-    ).finally(() => this.waiters.clear());
+    ).finally(() => this.waiters.delete(check));
   }
   write(buf) {
     this.socket.write(buf);

@@ -13,11 +13,7 @@ function startServer(routes, pattern = '/*') {
   const app = uWS.App();
   if (typeof routes === 'function') routes(app);
   else app.ws(pattern, routes);
-  let token;
-  app.listen('127.0.0.1', 0, (t) => {
-    token = t;
-  });
-  if (!token) throw new Error('listen failed');
+  const token = listenSync(app, '127.0.0.1', 0);
   const port = uWS.us_socket_local_port(token);
   let closed = false;
   return {
@@ -31,6 +27,22 @@ function startServer(routes, pattern = '/*') {
       }
     },
   };
+}
+
+/**
+ * app.listen(...args, cb) that requires the callback to run synchronously with a token; returns the token.
+ * If the callback runs late (a broken implementation), the late listen socket is closed so the process can exit.
+ */
+function listenSync(app, ...args) {
+  let token;
+  let sync = true;
+  app.listen(...args, (t) => {
+    if (sync) token = t;
+    else if (t) uWS.us_listen_socket_close(t);
+  });
+  sync = false;
+  if (!token) throw new Error(`listen(${args.join(', ')}) did not call back synchronously with a token`);
+  return token;
 }
 
 /** Deferred promise. */
@@ -75,6 +87,7 @@ function connect(port, path = '/', protocols, options) {
   return withTimeout(
     new Promise((res, rej) => {
       client.once('open', () => res(client));
+      client.once('close', () => rej(new Error('ws client closed before open')));
       client.once('unexpected-response', (req, resp) => {
         req.destroy(); // with a listener, ws leaves the HTTP connection open otherwise
         rej(new Error('unexpected response ' + resp.statusCode));
@@ -83,7 +96,10 @@ function connect(port, path = '/', protocols, options) {
     }),
     3000,
     'ws client open'
-  );
+  ).catch((e) => {
+    client.terminate(); // never leave a half-open client behind
+    throw e;
+  });
 }
 
 /** Waits until pred() is truthy, polling every 5 ms. */
@@ -100,7 +116,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** ArrayBuffer -> string (copy). */
 const abText = (ab) => Buffer.from(ab).toString();
 
-module.exports = { uWS, impl, startServer, connect, deferred, until, sleep, abText, WebSocket, withTimeout };
+module.exports = { uWS, impl, startServer, listenSync, connect, deferred, until, sleep, abText, WebSocket, withTimeout };
 
 /** startServer + closes the listen socket when test `t` ends. */
 function serve(t, routes, pattern) {

@@ -3,7 +3,7 @@
 use super::args::{key, u32_arg};
 use super::napi::{type_error, Env, JsResult, Kind, Value};
 use crate::event_loop::Loop;
-use crate::http_conn::{self, with_response};
+use crate::http_conn::{self, with_response, DataHandler};
 use crate::js_fn;
 use crate::slab::Key;
 use std::rc::Rc;
@@ -62,17 +62,18 @@ js_fn!(
 );
 
 js_fn!(
-    /// `resEndWithoutBody(key, seq, reportedContentLength, closeConnection)`.
+    /// `resEndWithoutBody(key, seq, reportedContentLength, closeConnection)`: without a length
+    /// no Content-Length is written.
     res_end_without_body(env, info) {
         let a = env.args::<4>(info)?;
         let (lp, k, seq) = res_args(env, &a.argv)?;
         let close = env.truthy(a.argv[3]);
-        if env.kind(a.argv[2]) == Kind::Number {
-            let n = env.f64(a.argv[2], "reportedContentLength")?.max(0.0) as u64;
-            with_response(&lp, k, seq, |_, r| r.total_size = Some(n))?;
-        }
-        with_response(&lp, k, seq, |_, r| r.head_request = true)?;
-        http_conn::end(&lp, k, seq, None, b"", close)?;
+        let reported = if env.is_nullish(a.argv[2]) {
+            None
+        } else {
+            Some(env.f64(a.argv[2], "reportedContentLength")?.max(0.0) as u64)
+        };
+        http_conn::end_without_body(&lp, k, seq, reported, close)?;
         Ok(env.undefined())
     }
 );
@@ -110,7 +111,8 @@ js_fn!(res_write_offset(env, info) {
 });
 
 js_fn!(
-    /// `resOn(key, seq, which, handler)`: which 0 = aborted, 1 = writable, 2 = data.
+    /// `resOn(key, seq, which, handler)`: which 0 = aborted, 1 = writable, 2 = data,
+    /// 3 = dataV2.
     res_on(env, info) {
         let a = env.args::<4>(info)?;
         let (lp, k, seq) = res_args(env, &a.argv)?;
@@ -119,7 +121,30 @@ js_fn!(
         with_response(&lp, k, seq, |_, r| match which {
             0 => r.on_aborted = Some(f),
             1 => r.on_writable = Some(f),
-            _ => r.on_data = Some(f),
+            2 => r.on_data = Some(DataHandler::Chunks(f)),
+            _ => r.on_data = Some(DataHandler::ChunksV2(f)),
+        })?;
+        Ok(env.undefined())
+    }
+);
+
+js_fn!(
+    /// `resCollect(key, seq, maxSize, handler)`: collectBody.
+    res_collect(env, info) {
+        let a = env.args::<4>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let max = env.f64(a.argv[2], "maxSize")?;
+        if max.is_nan() || max < 0.0 {
+            return Err(type_error("maxSize must be a non-negative number"));
+        }
+        let handler = super::args::function(env, a.argv[3], "handler")?;
+        with_response(&lp, k, seq, |_, r| {
+            r.on_data = Some(DataHandler::Collect {
+                handler,
+                max: max as u64,
+                buf: Vec::new(),
+                overflowed: false,
+            })
         })?;
         Ok(env.undefined())
     }
@@ -205,16 +230,18 @@ js_fn!(req_parameter(env, info) {
     let (_, buf) = slot.head(seq)?;
     let index = match env.kind(a.argv[1]) {
         Kind::Number => Some(env.f64(a.argv[1], "index")? as usize),
+        // Deliberate difference: v20.30 reads any string as index 0; newer uWS looks the
+        // `:name` up, as we do.
         Kind::String => {
             let name = super::args::text(env, a.argv[1], "name")?;
-            slot.param_names.iter().position(|n| **n == *name)
+            let names = slot.param_names.as_deref().unwrap_or(&[]);
+            names.iter().position(|n| **n == *name)
         }
         _ => return Err(type_error("getParameter takes an index or a name")),
     };
-    match index.and_then(|i| slot.params.get(i)) {
-        Some(r) => env.string_lossy(&buf[r.clone()]),
-        None => Ok(env.undefined()),
-    }
+    // Out of range (or an unknown name): "" as uWS.
+    let value = index.and_then(|i| slot.params.get(i)).map_or(&[][..], |r| &buf[r.clone()]);
+    env.string_lossy(value)
 });
 
 js_fn!(req_url(env, info) {
@@ -231,11 +258,14 @@ js_fn!(req_method(env, info) {
     let slot = lp.request.borrow();
     let (head, buf) = slot.head(req_seq(env, a.argv[0])?)?;
     let m = &buf[head.method.clone()];
-    if env.truthy(a.argv[1]) {
-        env.string_lossy(m)
-    } else {
-        env.string_lossy(&m.to_ascii_lowercase())
+    let mut lower = [0u8; 32];
+    if env.truthy(a.argv[1]) || m.len() > lower.len() {
+        return env.string_lossy(m);
     }
+    let lower = &mut lower[..m.len()];
+    lower.copy_from_slice(m);
+    lower.make_ascii_lowercase();
+    env.string_lossy(lower)
 });
 
 js_fn!(req_query(env, info) {
@@ -245,10 +275,13 @@ js_fn!(req_query(env, info) {
     let key_arg = if env.is_nullish(a.argv[1]) { None } else { Some(owned(&lp, env, a.argv[1], "key")?) };
     let slot = lp.request.borrow();
     let (head, buf) = slot.head(seq)?;
-    let query = head.query.clone().map(|r| &buf[r]).unwrap_or(b"");
-    match key_arg {
-        None => env.string_lossy(query),
-        Some(k) => match uws_core::http::query::get_query(query, &k) {
+    let query = head.query.clone().map(|r| &buf[r]);
+    match (key_arg, query) {
+        // No "?" at all: undefined (v20.30); a bare "?": "".
+        (None, None) => Ok(env.undefined()),
+        (None, Some(q)) => env.string_lossy(q),
+        (Some(_), None) => Ok(env.undefined()),
+        (Some(k), Some(query)) => match uws_core::http::query::get_query(query, &k) {
             Some(v) => env.string_lossy(&v),
             None => Ok(env.undefined()),
         },

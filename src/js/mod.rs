@@ -48,6 +48,7 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"resTryEnd", http::res_try_end),
     (c"resWriteOffset", http::res_write_offset),
     (c"resOn", http::res_on),
+    (c"resCollect", http::res_collect),
     (c"resPause", http::res_pause),
     (c"resClose", http::res_close),
     (c"resCork", http::res_cork),

@@ -134,6 +134,12 @@ impl Env {
         v
     }
 
+    pub fn bigint_u64(self, n: u64) -> JsResult<Value> {
+        let mut v = ptr::null_mut();
+        check!(sys::napi_create_bigint_uint64(self.0, n, &mut v));
+        Ok(v)
+    }
+
     pub fn string(self, s: &str) -> JsResult<Value> {
         let mut v = ptr::null_mut();
         check!(sys::napi_create_string_utf8(
@@ -222,11 +228,7 @@ impl Env {
                 Ok(f(scratch))
             }
             Kind::Object => {
-                let (data, len) = self.buffer_parts(v).ok_or_else(|| {
-                    type_error(format!(
-                        "{what} must be a string, ArrayBuffer, TypedArray, DataView or Buffer"
-                    ))
-                })?;
+                let (data, len) = self.buffer_parts(v).ok_or_else(|| bytes_error(what))?;
                 if len == 0 {
                     return Ok(f(&[]));
                 }
@@ -235,13 +237,11 @@ impl Env {
                 let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
                 Ok(f(bytes))
             }
-            _ => Err(type_error(format!(
-                "{what} must be a string, ArrayBuffer, TypedArray, DataView or Buffer"
-            ))),
+            _ => Err(bytes_error(what)),
         }
     }
 
-    /// Like `with_bytes` but `undefined`/`null` count as empty.
+    /// Like `with_bytes` but `undefined` counts as empty (uWebSockets.js sends an empty message).
     pub fn with_bytes_opt<R>(
         self,
         v: Value,
@@ -249,7 +249,7 @@ impl Env {
         what: &str,
         f: impl FnOnce(&[u8]) -> R,
     ) -> JsResult<R> {
-        if self.is_nullish(v) {
+        if self.kind(v) == Kind::Undefined {
             Ok(f(&[]))
         } else {
             self.with_bytes(v, scratch, what, f)
@@ -473,6 +473,13 @@ impl Env {
         check!(sys::napi_create_reference(self.0, v, 1, &mut r));
         Ok(Ref { raw: r, env: self })
     }
+}
+
+/// uWebSockets.js's wording (its tests and users match on it), naming the argument.
+fn bytes_error(what: &str) -> JsError {
+    type_error(format!(
+        "Text and data can only be passed by String, ArrayBuffer or TypedArray. ({what})"
+    ))
 }
 
 fn typed_array_element_size(kind: sys::napi_typedarray_type) -> usize {

@@ -210,19 +210,21 @@ js_fn!(
 /// Remote address as uWebSockets.js gives it: 4 bytes (IPv4) or 16 (IPv6) binary, or text.
 pub fn remote_address(env: Env, addr: std::net::SocketAddr, as_text: bool) -> JsResult<Value> {
     use std::net::IpAddr;
-    let ip = match addr.ip() {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        },
-        v4 => v4,
-    };
-    if as_text {
-        return env.arraybuffer(ip.to_string().as_bytes());
-    }
-    match ip {
-        IpAddr::V4(v4) => env.arraybuffer(&v4.octets()),
-        IpAddr::V6(v6) => env.arraybuffer(&v6.octets()),
+    // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6: reported as such (16 bytes,
+    // eight zero-padded groups), exactly like uWebSockets.
+    match (addr.ip(), as_text) {
+        (IpAddr::V4(v4), false) => env.arraybuffer(&v4.octets()),
+        (IpAddr::V4(v4), true) => env.arraybuffer(v4.to_string().as_bytes()),
+        (IpAddr::V6(v6), false) => env.arraybuffer(&v6.octets()),
+        (IpAddr::V6(v6), true) => {
+            use std::fmt::Write;
+            let mut text = String::with_capacity(39);
+            for (i, group) in v6.segments().iter().enumerate() {
+                let sep = if i == 0 { "" } else { ":" };
+                let _ = write!(text, "{sep}{group:04x}");
+            }
+            env.arraybuffer(text.as_bytes())
+        }
     }
 }
 
