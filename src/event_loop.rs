@@ -52,7 +52,6 @@ pub struct Loop {
     events: RefCell<Events>,
     uv_poll: *mut uv::UvHandle,
     timer: *mut uv::UvHandle,
-    uv_loop: *mut uv::UvLoop,
     resource: Ref,
     async_context: ::napi::sys::napi_async_context,
     pub factories: RefCell<Option<Factories>>,
@@ -86,7 +85,7 @@ impl Loop {
         }
         let lp = Rc::new(Loop::new(env)?);
         CURRENT.with(|c| *c.borrow_mut() = Some(lp.clone()));
-        napi::add_cleanup_hook(env, on_env_teardown, std::ptr::null_mut());
+        napi::add_async_cleanup_hook(env, on_env_teardown);
         Ok(lp)
     }
 
@@ -121,7 +120,6 @@ impl Loop {
             events: RefCell::new(Events::with_capacity(1024)),
             uv_poll,
             timer,
-            uv_loop,
             resource,
             async_context,
             factories: RefCell::new(None),
@@ -144,11 +142,6 @@ impl Loop {
 
     pub fn registry(&self) -> std::cell::Ref<'_, Poll> {
         self.poll.borrow()
-    }
-
-    pub fn now_ms(&self) -> u64 {
-        // SAFETY: reading the cached loop time of Node's own loop on its thread.
-        unsafe { uv::uv_now(self.uv_loop) }
     }
 
     /// Runs `http_conn::resume(key)` on the next loop iteration.
@@ -311,31 +304,28 @@ impl Loop {
         if self.closed.replace(true) {
             return;
         }
-        for key in self.conns.borrow().keys() {
-            if let Some(c) = self.conns.borrow_mut().remove(key) {
+        let conns = self.conns.borrow().keys();
+        for key in conns {
+            let removed = self.conns.borrow_mut().remove(key);
+            if let Some(c) = removed {
                 c.discard();
             }
         }
-        for key in self.listeners.borrow().keys() {
+        let listeners = self.listeners.borrow().keys();
+        for key in listeners {
             self.listeners.borrow_mut().remove(key);
         }
-        // SAFETY: the handles were initialised in `new` and are closed exactly once here; libuv
-        // frees them in its close callback.
+        // SAFETY: the handles were initialised in `new` and are stopped once here.
         unsafe {
             uv::uv_poll_stop(self.uv_poll);
             uv::uv_timer_stop(self.timer);
             uv::uv_timer_stop(self.defer_timer);
         }
-        close_handle(self.uv_poll);
-        close_handle(self.timer);
-        close_handle(self.defer_timer);
     }
-}
 
-fn close_handle(h: *mut uv::UvHandle) {
-    // SAFETY: `h` came from Handle::alloc and was initialised; ownership returns to a Handle that
-    // is consumed by close (frees on libuv's callback).
-    uv::Handle::from_raw(h).close();
+    fn handles(&self) -> [*mut uv::UvHandle; 3] {
+        [self.uv_poll, self.timer, self.defer_timer]
+    }
 }
 
 unsafe extern "C" fn on_poll(_handle: *mut uv::UvHandle, _status: i32, _events: i32) {
@@ -362,11 +352,17 @@ unsafe extern "C" fn on_deferred(_handle: *mut uv::UvHandle) {
     });
 }
 
-unsafe extern "C" fn on_env_teardown(_arg: *mut std::ffi::c_void) {
+/// Environment teardown (worker exit, process exit): close sockets without calling JS, then
+/// close the libuv handles; Node waits until their close callbacks ran (`done`).
+fn on_env_teardown(done: napi::CleanupDone) {
     guard("teardown", || {
-        if let Some(lp) = CURRENT.with(|c| c.borrow_mut().take()) {
-            lp.teardown();
-        }
+        let lp = CURRENT.with(|c| c.borrow_mut().take());
+        let Some(lp) = lp else {
+            done.finish();
+            return;
+        };
+        lp.teardown();
+        uv::close_all(&lp.handles(), move || done.finish());
     });
 }
 

@@ -35,7 +35,7 @@ extern "C" {
     pub fn uv_ref(handle: *mut UvHandle);
     pub fn uv_unref(handle: *mut UvHandle);
     pub fn uv_handle_set_data(handle: *mut UvHandle, data: *mut c_void);
-    pub fn uv_now(lp: *const UvLoop) -> u64;
+    pub fn uv_handle_get_data(handle: *const UvHandle) -> *mut c_void;
 }
 
 /// A libuv handle of the given kind, heap-allocated (libuv needs a stable address) and freed by
@@ -75,5 +75,39 @@ impl Handle {
     /// Takes back ownership of a handle pointer obtained from `raw()`.
     pub fn from_raw(raw: *mut UvHandle) -> Handle {
         Handle { raw }
+    }
+}
+
+/// Closes `handles` and calls `done` once libuv has released all of them.
+pub fn close_all<D: FnOnce() + 'static>(handles: &[*mut UvHandle], done: D) {
+    struct Pending {
+        left: usize,
+        done: Option<Box<dyn FnOnce()>>,
+    }
+    unsafe extern "C" fn on_closed(handle: *mut UvHandle) {
+        // SAFETY: the data pointer was set below to a leaked `Pending` shared by the handles and
+        // freed by the last one; the handle memory came from `Handle::alloc` (calloc).
+        unsafe {
+            let pending = uv_handle_get_data(handle) as *mut Pending;
+            libc::free(handle as *mut c_void);
+            (*pending).left -= 1;
+            if (*pending).left == 0 {
+                let p = Box::from_raw(pending);
+                if let Some(d) = p.done {
+                    d();
+                }
+            }
+        }
+    }
+    let pending = Box::into_raw(Box::new(Pending {
+        left: handles.len(),
+        done: Some(Box::new(done)),
+    }));
+    for &h in handles {
+        // SAFETY: each handle is initialised and closed exactly once, here.
+        unsafe {
+            uv_handle_set_data(h, pending as *mut c_void);
+            uv_close(h, on_closed);
+        }
     }
 }

@@ -603,10 +603,33 @@ pub fn uv_loop(env: Env) -> JsResult<*mut sys::uv_loop_s> {
     Ok(lp)
 }
 
-/// Registers `cb(arg)` to run when the JS environment is torn down (worker exit, process exit).
-pub fn add_cleanup_hook(env: Env, cb: unsafe extern "C" fn(*mut c_void), arg: *mut c_void) {
-    // SAFETY: the hook and its argument stay valid until the environment is destroyed.
-    unsafe { sys::napi_add_env_cleanup_hook(env.0, Some(cb), arg) };
+/// Tells Node that an asynchronous cleanup hook has finished.
+pub struct CleanupDone(sys::napi_async_cleanup_hook_handle);
+
+impl CleanupDone {
+    pub fn finish(self) {
+        // SAFETY: the handle came from Node for this hook and is removed exactly once.
+        unsafe { sys::napi_remove_async_cleanup_hook(self.0) };
+    }
+}
+
+/// Registers `cb` to run when the JS environment is torn down (worker exit, process exit);
+/// Node waits for `CleanupDone::finish` before it closes the loop, so libuv handles can close.
+pub fn add_async_cleanup_hook(env: Env, cb: fn(CleanupDone)) {
+    unsafe extern "C" fn trampoline(handle: sys::napi_async_cleanup_hook_handle, arg: *mut c_void) {
+        // SAFETY: `arg` is the fn pointer registered below.
+        let cb: fn(CleanupDone) = unsafe { std::mem::transmute(arg) };
+        cb(CleanupDone(handle));
+    }
+    // SAFETY: a plain fn pointer as the argument stays valid for the program's life.
+    unsafe {
+        sys::napi_add_async_cleanup_hook(
+            env.0,
+            Some(trampoline),
+            cb as *mut c_void,
+            ptr::null_mut(),
+        )
+    };
 }
 
 /// Declares a native function callable from JS. The body returns `JsResult<Value>`; errors become
