@@ -180,3 +180,98 @@ test('res.collect exists in v20.30 as a function', T, async () => {
   const r = await httpRequest(srv.port, { method: 'POST', path: '/collect', body: 'x' });
   assert.deepEqual(JSON.parse(r.body), { type: 'function' });
 });
+
+// --- v20.6x body APIs: onDataV2, collectBody (and the collect alias) -----------------------
+// They do not exist in v20.30 (collect is a stub there), so these run for uws-rs only.
+const V6X_SKIP = impl === 'uws' ? 'onDataV2 / collectBody are v20.6x APIs, absent from v20.30' : false;
+const U64_MAX = 18446744073709551615n;
+
+async function withV6xServer(fn) {
+  const got = { v: deferred() };
+  const s = await startApp((app) => {
+    app.post('/v2', (res) => {
+      const calls = [];
+      res.onAborted(() => {});
+      res.onDataV2((chunk, rem) => {
+        calls.push([Buffer.from(new Uint8Array(chunk)).toString('latin1'), rem]);
+        if (rem === 0n) {
+          got.v.resolve(calls);
+          res.end('ok');
+        }
+      });
+    });
+    app.get('/v2', (res) => {
+      res.onAborted(() => {});
+      res.onDataV2((chunk, rem) => { got.v.resolve([[chunk.byteLength, rem]]); res.end('ok'); });
+    });
+    for (const name of ['collectBody', 'collect']) {
+      app.post(`/${name}/:max`, (res, req) => {
+        const max = Number(req.getParameter(0));
+        const calls = [];
+        res.onAborted(() => {});
+        res[name](max, (body) => {
+          calls.push(body === null ? null : Buffer.from(new Uint8Array(body)).toString('latin1'));
+          const detachedLater = body;
+          setImmediate(() => {
+            got.v.resolve({ calls, detached: detachedLater === null ? null : detachedLater.byteLength });
+            res.cork(() => res.end(body === null ? 'too-big' : 'ok'));
+          });
+        });
+      });
+    }
+  });
+  try { await fn(s, () => { got.v = deferred(); return got.v.promise; }); } finally { s.close(); }
+}
+
+test('onDataV2: maxRemainingBodyLength (bigint) counts down to 0n with Content-Length', { ...T, skip: V6X_SKIP }, async () => {
+  await withV6xServer(async (s, next) => {
+    const p = next();
+    await rawRequest(s.port, [reqText('POST', '/v2', ['Content-Length: 6'], 'abc'), 'de', 'f'], { gapMs: 100 });
+    assert.deepEqual(await withTimeout(p, 2000, 'onDataV2'), [['abc', 3n], ['de', 1n], ['f', 0n]]);
+  });
+});
+
+test('onDataV2: chunked body reports 2^64-1 until the empty last call with 0n', { ...T, skip: V6X_SKIP }, async () => {
+  await withV6xServer(async (s, next) => {
+    const p = next();
+    await rawRequest(s.port, reqText('POST', '/v2', ['Transfer-Encoding: chunked'], '3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n'));
+    assert.deepEqual(await withTimeout(p, 2000, 'onDataV2'), [['abc', U64_MAX], ['de', U64_MAX], ['', 0n]]);
+  });
+});
+
+test('onDataV2: a request without body gets one empty call with 0n', { ...T, skip: V6X_SKIP }, async () => {
+  await withV6xServer(async (s, next) => {
+    const p = next();
+    await rawRequest(s.port, reqText('GET', '/v2'));
+    assert.deepEqual(await withTimeout(p, 2000, 'onDataV2'), [[0, 0n]]);
+  });
+});
+
+for (const name of ['collectBody', 'collect']) {
+  test(`${name}(maxSize, cb): whole body in one call (split and chunked), detached afterwards`, { ...T, skip: V6X_SKIP }, async () => {
+    await withV6xServer(async (s, next) => {
+      let p = next();
+      let r = await rawRequest(s.port, [reqText('POST', `/${name}/10`, ['Content-Length: 6'], 'abc'), 'def'], { gapMs: 100 });
+      assert.deepEqual(await withTimeout(p, 2000, name), { calls: ['abcdef'], detached: 0 });
+      assert.equal(r.responses[0]?.body.toString(), 'ok');
+      p = next();
+      await rawRequest(s.port, reqText('POST', `/${name}/10`, ['Transfer-Encoding: chunked'], '3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n'));
+      assert.deepEqual(await withTimeout(p, 2000, name), { calls: ['abcde'], detached: 0 });
+      p = next();
+      await rawRequest(s.port, reqText('POST', `/${name}/10`));
+      assert.deepEqual(await withTimeout(p, 2000, name), { calls: [''], detached: 0 }, 'no body: an empty ArrayBuffer');
+    });
+  });
+
+  test(`${name}: a body over maxSize calls back once with null`, { ...T, skip: V6X_SKIP }, async () => {
+    await withV6xServer(async (s, next) => {
+      let p = next();
+      let r = await rawRequest(s.port, [reqText('POST', `/${name}/4`, ['Content-Length: 6'], 'abc'), 'def'], { gapMs: 100 });
+      assert.deepEqual(await withTimeout(p, 2000, name), { calls: [null], detached: null });
+      assert.equal(r.responses[0]?.body.toString(), 'too-big');
+      p = next();
+      r = await rawRequest(s.port, reqText('POST', `/${name}/4`, ['Content-Length: 4'], 'abcd'));
+      assert.deepEqual(await withTimeout(p, 2000, name), { calls: ['abcd'], detached: 0 }, 'exactly maxSize fits');
+    });
+  });
+}

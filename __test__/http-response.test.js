@@ -428,3 +428,48 @@ test('HTTP/1.0 with Connection: keep-alive keeps the connection open', {
     assert.equal(rs[1].body.toString(), 'buf');
   } finally { c.destroy(); }
 });
+
+test('a large end(body) to a client that is not reading is queued and delivered intact', { timeout: 20000 }, async () => {
+  const body = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < body.length; i += 4) body.writeUInt32LE(i ^ 0x5a5a5a5a, i);
+  const s = await startApp((app) => app.get('/big', (res) => res.end(body)));
+  const sock = net.connect(s.port, HOST);
+  try {
+    await new Promise((r, j) => { sock.once('connect', r); sock.once('error', j); });
+    const parts = [];
+    let total = 0;
+    const got = deferred();
+    sock.on('data', (d) => {
+      parts.push(d); total += d.length;
+      const { responses } = parseResponses(Buffer.concat(parts));
+      if (responses.length) got.resolve(responses[0]);
+    });
+    sock.pause();
+    sock.write(reqText('GET', '/big'));
+    await sleep(300); // end() returned long ago: the rest waits in the send queue
+    sock.resume();
+    const resp = await withTimeout(got.promise, 15000, 'large body');
+    assert.equal(resp.get('content-length'), String(body.length));
+    assert.ok(resp.body.equals(body), 'body bytes identical');
+  } finally { sock.destroy(); s.close(); }
+});
+
+test('keep-alive idle timeout (~10 s) also closes a slowloris trickling a request head', { timeout: 30000 }, async () => {
+  const idle = await rawConnection(srv.port);
+  const slow = await rawConnection(srv.port);
+  const t0 = Date.now();
+  try {
+    idle.send(reqText('GET', '/str'));
+    await idle.read(1);
+    const head = reqText('GET', '/str');
+    let i = 0;
+    const trickle = setInterval(() => { if (i < head.length - 4) slow.send(head[i++]); }, 500);
+    const [idleClosed, slowClosed] = await Promise.all([idle.waitClose(16000), slow.waitClose(16000)]);
+    clearInterval(trickle);
+    const elapsed = Date.now() - t0;
+    assert.equal(idleClosed, true, 'idle keep-alive connection closed');
+    assert.equal(slowClosed, true, 'trickling connection closed');
+    assert.ok(elapsed >= 8000 && elapsed <= 15000, `closed after ${elapsed} ms`);
+    assert.equal(parseResponses(slow.buf).responses.length, 0);
+  } finally { idle.destroy(); slow.destroy(); }
+});

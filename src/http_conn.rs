@@ -2,8 +2,13 @@
 //! handlers, bodies streamed to `onData`, responses written through the connection's send queue.
 //!
 //! uWebSockets.js semantics kept here: one response in flight per connection (pipelined requests
-//! wait in the buffer), `HttpRequest` valid only during the handler, `HttpResponse` invalid after
-//! it ended or was aborted, `onAborted` when the peer goes away first.
+//! wait in the buffer and are answered in order), `HttpRequest` valid only during the handler's
+//! callback scope, `HttpResponse` invalid after it ended or was aborted, `onAborted` when the
+//! peer goes away first, one empty last `onData` chunk for a request without body.
+//!
+//! Deliberate differences from v20.30 (see the http-*.test.js suite): an unmatched request is
+//! answered `404 File not found`; malformed heads get 400 (431 when larger than
+//! `UWS_HTTP_MAX_HEADERS_SIZE`, default 4096) and the connection closes; HTTP/1.0 is served.
 
 use crate::app::{App, Route};
 use crate::conn::{self, State, HTTP_IDLE_TICKS};
@@ -86,8 +91,9 @@ pub struct Response {
     pub total_size: Option<u64>,
 }
 
-/// The request currently being handled, readable from JS through `HttpRequest` until the
-/// handler returns.
+/// The request currently being handled, readable from JS through `HttpRequest` until the loop
+/// wakeup that ran its handler ends (`live` is cleared by the event loop) or the next request
+/// replaces it.
 #[derive(Default)]
 pub struct RequestSlot {
     pub seq: u64,

@@ -252,15 +252,15 @@ const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|
 
 /**
  * Runs `script` (JS source) in a child Node process with the same UWS_IMPL and a `uWS`
- * global plus `__port_cb(port)` that prints the port. Returns a handle: { port, stdout,
- * stderr, exited: Promise<{code, signal}>, kill() }.
+ * global plus `__report(obj)` that prints obj for `report(n)`. opts.env adds environment
+ * variables. Returns a handle: { stdout, stderr, exited: Promise<{code, signal}>, report, kill() }.
  */
-function spawnServer(script, { timeout = 15000 } = {}) {
+function spawnServer(script, { timeout = 15000, env = {} } = {}) {
   const implPath = path.join(__dirname, '..', 'impl.js');
   const prelude = `const { uWS, impl } = require(${JSON.stringify(implPath)});\n` +
     'const __report = (o) => process.stdout.write("@@" + JSON.stringify(o) + "\\n");\n';
   const child = spawn(process.execPath, ['-e', prelude + script], {
-    env: { ...process.env },
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

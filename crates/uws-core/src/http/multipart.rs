@@ -1,9 +1,10 @@
 //! `getParts(body, contentType)`: multipart/form-data splitting with uWS.js v20.30 semantics.
 //!
 //! Measured behaviour we match (v20.30; the algorithm of uWebSockets `src/Multipart.h`):
-//! - the content type must start with `multipart/` (case-sensitive, any subtype); the boundary
-//!   is everything after the first `=` past that prefix, 1..=70 bytes, taken verbatim (so a
-//!   quoted boundary or a trailing `; charset=x` never matches and yields no parts);
+//! - the content type must be `multipart/*` (any subtype) with a `boundary` parameter of
+//!   1..=70 bytes. Deliberate difference: v20.30 compared the prefix case-sensitively and took
+//!   everything after the first `=` verbatim (a quoted boundary or a trailing `; charset=x`
+//!   never matched); we parse the media type per RFC 9110 8.3.1 and unquote (RFC 2046 5.1.1);
 //! - delimiters are found by searching `--boundary`; the two bytes after a delimiter (its
 //!   CRLF) are skipped and the two bytes before the next one (the CRLF) are dropped from data;
 //! - a part that cannot be parsed ends the iteration: parts before it are still returned;
@@ -51,24 +52,56 @@ pub fn get_parts<'a>(body: &'a [u8], content_type: &[u8]) -> Option<Vec<Part<'a>
 }
 
 /// The delimiter `--<boundary>` taken from `content_type`, or `None` if it is unusable.
+///
+/// The media type is parsed per RFC 9110 8.3.1: `multipart/*` compared case-insensitively,
+/// parameters in any order, names case-insensitive, quoted values unquoted (RFC 2046 5.1.1).
+/// v20.30 took everything after the first `=` verbatim; uws-rs parses deliberately.
 fn boundary(content_type: &[u8]) -> Option<Boundary> {
     const PREFIX: &[u8] = b"multipart/";
-    if !content_type.starts_with(PREFIX) {
-        return None;
-    }
-    let eq = content_type[PREFIX.len()..]
-        .iter()
-        .position(|&c| c == b'=')?;
-    let value = &content_type[PREFIX.len() + eq + 1..];
-    if value.is_empty() || value.len() > 70 {
+    let ct = trim_start(content_type);
+    if ct.len() < PREFIX.len() || !ct[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
         return None;
     }
     let mut b = Boundary {
         bytes: [b'-'; 72],
-        len: value.len() + 2,
+        len: 2,
     };
-    b.bytes[2..b.len].copy_from_slice(value);
-    Some(b)
+    let mut rest = ct;
+    while let Some(semi) = rest.iter().position(|&c| c == b';') {
+        rest = trim_start(&rest[semi + 1..]);
+        let eq = rest.iter().position(|&c| c == b'=' || c == b';');
+        let Some(eq) = eq.filter(|&i| rest[i] == b'=') else {
+            continue;
+        };
+        let is_boundary = trim(&rest[..eq]).eq_ignore_ascii_case(b"boundary");
+        let (value, next) = param_value(&rest[eq + 1..]);
+        if is_boundary {
+            if value.is_empty() || value.len() > 70 {
+                return None;
+            }
+            b.len = value.len() + 2;
+            b.bytes[2..b.len].copy_from_slice(value);
+            return Some(b);
+        }
+        rest = next;
+    }
+    None
+}
+
+/// A parameter value (token or quoted string, quotes removed) and what follows it.
+fn param_value(s: &[u8]) -> (&[u8], &[u8]) {
+    if let Some(quoted) = s.strip_prefix(b"\"") {
+        let close = quoted
+            .iter()
+            .position(|&c| c == b'"')
+            .unwrap_or(quoted.len());
+        return (&quoted[..close], quoted.get(close + 1..).unwrap_or(&[]));
+    }
+    let end = s
+        .iter()
+        .position(|&c| c == b';' || c == b' ' || c == b'\t')
+        .unwrap_or(s.len());
+    (&s[..end], &s[end..])
 }
 
 /// `--` + boundary without a heap allocation (RFC 2046 caps boundaries at 70 bytes).
@@ -279,7 +312,7 @@ mod tests {
     }
 
     #[test]
-    fn content_type_validation_matches_v20_30() {
+    fn content_type_validation() {
         let body = format!(
             "junk\r\n--{B}\r\nContent-Disposition: form-data; name=a\r\n\r\nxx\r\n--{B}--\r\n"
         );
@@ -293,8 +326,8 @@ mod tests {
         assert_eq!(rows(&body, "multipart/form-data"), None);
         assert_eq!(rows(&body, &format!("text/plain; boundary={B}")), None);
         assert_eq!(
-            rows(&body, &format!("Multipart/form-data; boundary={B}")),
-            None
+            rows(&body, &format!("Multipart/Form-Data; BOUNDARY={B}")),
+            one
         );
         assert_eq!(rows(&body, "multipart/form-data; boundary="), None);
         assert_eq!(
@@ -306,14 +339,21 @@ mod tests {
         );
         assert_eq!(
             rows(&body, &format!("multipart/form-data; boundary=\"{B}\"")),
-            Some(vec![])
+            one
         );
         assert_eq!(
             rows(
                 &body,
                 &format!("multipart/form-data; boundary={B}; charset=utf-8")
             ),
-            Some(vec![])
+            one
+        );
+        assert_eq!(
+            rows(
+                &body,
+                &format!("multipart/form-data; charset=\"a;b\"; boundary={B}")
+            ),
+            one
         );
     }
 

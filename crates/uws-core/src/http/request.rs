@@ -142,6 +142,9 @@ pub fn parse_head(
     if head_len > max_head_size {
         return Err(HttpError::HeadersTooLarge);
     }
+    if has_bare_lf(&buf[..head_len]) {
+        return Err(HttpError::Malformed);
+    }
 
     // httparse hands out sub-slices of `buf`; convert them to offsets so the borrow ends
     // and we can lower-case names in place.
@@ -191,6 +194,14 @@ pub fn parse_head(
     }))
 }
 
+/// RFC 9112 2.2 lets a server reject bare LF line endings; we do (httparse accepts them), as
+/// lenient line parsing is a request-smuggling vector and v20.30 never served such requests.
+fn has_bare_lf(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+}
+
 fn trim(value: &[u8]) -> &[u8] {
     let is_ows = |c: &u8| *c == b' ' || *c == b'\t';
     let start = value.iter().position(|c| !is_ows(c)).unwrap_or(value.len());
@@ -236,6 +247,7 @@ fn framing(
     let mut chunked: Option<bool> = None;
     let mut close = false;
     let mut keep_alive_token = false;
+    let mut host = false;
     for (name, value) in headers {
         let value = &buf[value.clone()];
         match &buf[name.clone()] {
@@ -252,6 +264,7 @@ fn framing(
                 let last = value.rsplit(|&c| c == b',').next().map(trim).unwrap_or(b"");
                 chunked = Some(last.eq_ignore_ascii_case(b"chunked"));
             }
+            b"host" => host = true,
             b"connection" => {
                 for token in value.split(|&c| c == b',').map(trim) {
                     close |= token.eq_ignore_ascii_case(b"close");
@@ -260,6 +273,10 @@ fn framing(
             }
             _ => {}
         }
+    }
+    if minor_version >= 1 && !host {
+        // RFC 9112 3.2: an HTTP/1.1 request without Host must be answered 400.
+        return Err(HttpError::Malformed);
     }
     let keep_alive = !close && (minor_version >= 1 || keep_alive_token);
     let body = match (chunked, content_length) {
@@ -320,8 +337,8 @@ mod tests {
 
     #[test]
     fn names_lowercased_in_place_values_untouched() {
-        let (buf, h) = ok("POST /U HTTP/1.1\r\nContent-TYPE: Text/HTML\r\n\r\n");
-        assert_eq!(&buf[..30], b"POST /U HTTP/1.1\r\ncontent-type");
+        let (buf, h) = ok("POST /U HTTP/1.1\r\nHost: h\r\nContent-TYPE: Text/HTML\r\n\r\n");
+        assert_eq!(&buf[..39], b"POST /U HTTP/1.1\r\nhost: h\r\ncontent-type");
         assert_eq!(h.header(&buf, b"content-type"), Some(&b"Text/HTML"[..]));
         assert_eq!(s(&buf, &h.method), "POST");
         assert_eq!(s(&buf, &h.url), "/U");
@@ -329,60 +346,60 @@ mod tests {
 
     #[test]
     fn method_case_kept() {
-        let (buf, h) = ok("get / HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("get / HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.method), "get");
     }
 
     #[test]
     fn first_duplicate_header_wins() {
-        let (buf, h) = ok("GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n");
+        let (buf, h) = ok("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\na: 2\r\n\r\n");
         assert_eq!(h.header(&buf, b"a"), Some(&b"1"[..]));
-        assert_eq!(h.headers.len(), 2);
+        assert_eq!(h.headers.len(), 3);
     }
 
     #[test]
     fn empty_query_and_no_query() {
-        let (buf, h) = ok("GET /p? HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("GET /p? HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.url), "/p");
         assert_eq!(h.query, Some(7..7));
-        let (_, h) = ok("GET /p HTTP/1.1\r\n\r\n");
+        let (_, h) = ok("GET /p HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(h.query, None);
     }
 
     #[test]
     fn absolute_form_target() {
-        let (buf, h) = ok("GET http://host:8080/x/y?q=1 HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("GET http://host:8080/x/y?q=1 HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.url), "/x/y");
         assert_eq!(s(&buf, h.query.as_ref().unwrap()), "q=1");
-        let (buf, h) = ok("GET HTTPS://host HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("GET HTTPS://host HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.url), "");
         assert_eq!(h.query, None);
-        let (buf, h) = ok("GET http://host?a HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("GET http://host?a HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.url), "");
         assert_eq!(s(&buf, h.query.as_ref().unwrap()), "a");
     }
 
     #[test]
     fn asterisk_form() {
-        let (buf, h) = ok("OPTIONS * HTTP/1.1\r\n\r\n");
+        let (buf, h) = ok("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(s(&buf, &h.url), "*");
     }
 
     #[test]
     fn keep_alive_rules() {
-        assert!(ok("GET / HTTP/1.1\r\n\r\n").1.keep_alive);
+        assert!(ok("GET / HTTP/1.1\r\nHost: h\r\n\r\n").1.keep_alive);
         assert!(
-            !ok("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            !ok("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
                 .1
                 .keep_alive
         );
         assert!(
-            !ok("GET / HTTP/1.1\r\nConnection: Upgrade, CLOSE\r\n\r\n")
+            !ok("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, CLOSE\r\n\r\n")
                 .1
                 .keep_alive
         );
         assert!(
-            ok("GET / HTTP/1.1\r\nConnection: Upgrade\r\n\r\n")
+            ok("GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\n\r\n")
                 .1
                 .keep_alive
         );
@@ -398,24 +415,28 @@ mod tests {
     #[test]
     fn content_length() {
         assert_eq!(
-            ok("POST / HTTP/1.1\r\nContent-Length: 42\r\n\r\n").1.body,
+            ok("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 42\r\n\r\n")
+                .1
+                .body,
             BodyKind::Length(42)
         );
         assert_eq!(
-            ok("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").1.body,
+            ok("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n")
+                .1
+                .body,
             BodyKind::Length(0)
         );
-        let same = "POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n";
+        let same = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\ncontent-length: 5\r\n\r\n";
         assert_eq!(ok(same).1.body, BodyKind::Length(5));
         for bad in [
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: abc\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1 2\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1234567890123456789\r\n\r\n",
         ] {
             assert_eq!(
                 parse(bad).unwrap_err(),
@@ -429,7 +450,7 @@ mod tests {
     fn transfer_encoding() {
         let te = |v: &str| {
             parse(&format!(
-                "POST / HTTP/1.1\r\nTransfer-Encoding: {v}\r\n\r\n"
+                "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {v}\r\n\r\n"
             ))
         };
         assert_eq!(te("chunked").unwrap().unwrap().1.body, BodyKind::Chunked);
@@ -452,8 +473,8 @@ mod tests {
     #[test]
     fn content_length_with_transfer_encoding_is_rejected() {
         for raw in [
-            "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
         ] {
             assert_eq!(parse(raw).unwrap_err(), HttpError::BadContentLength);
         }
@@ -470,19 +491,24 @@ mod tests {
     #[test]
     fn head_too_large() {
         let mut reuse = Vec::new();
-        let mut partial = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(200)).into_bytes();
+        let mut partial =
+            format!("GET / HTTP/1.1\r\nHost: h\r\nX: {}", "a".repeat(200)).into_bytes();
         assert_eq!(
             parse_head(&mut partial, 100, &mut reuse),
             Err(HttpError::HeadersTooLarge)
         );
         assert_eq!(parse_head(&mut partial, 1000, &mut reuse), Ok(None));
-        let mut complete = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200)).into_bytes();
+        let mut complete = format!(
+            "GET / HTTP/1.1\r\nHost: h\r\nX: {}\r\n\r\n",
+            "a".repeat(200)
+        )
+        .into_bytes();
         assert_eq!(
             parse_head(&mut complete, 100, &mut reuse),
             Err(HttpError::HeadersTooLarge)
         );
         // A complete small head followed by a large body is fine.
-        let mut with_body = b"POST / HTTP/1.1\r\nContent-Length: 500\r\n\r\n".to_vec();
+        let mut with_body = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 500\r\n\r\n".to_vec();
         with_body.extend_from_slice(&[b'z'; 500]);
         assert!(parse_head(&mut with_body, 100, &mut reuse)
             .unwrap()
@@ -491,8 +517,8 @@ mod tests {
 
     #[test]
     fn too_many_headers() {
-        let mut raw = String::from("GET / HTTP/1.1\r\n");
-        for i in 0..MAX_HEADERS {
+        let mut raw = String::from("GET / HTTP/1.1\r\nHost: h\r\n");
+        for i in 1..MAX_HEADERS {
             raw.push_str(&format!("H{i}: v\r\n"));
         }
         raw.push_str("\r\n");
@@ -512,11 +538,31 @@ mod tests {
             "GET / HTTP/2.0\r\n\r\n",
             "GET / HTTP/1.2\r\n\r\n",
             "GET / FTP/1.1\r\n\r\n",
-            "GET  / HTTP/1.1\r\n\r\n",
-            "G(T / HTTP/1.1\r\n\r\n",
-            "GET / HTTP/1.1\r\nBad Header: 1\r\n\r\n",
-            "GET / HTTP/1.1\r\n: empty-name\r\n\r\n",
-            "GET / HTTP/1.1\r\nX: a\rb\r\n\r\n",
+            "GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "G(T / HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nBad Header: 1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n: empty-name\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n",
+        ] {
+            assert_eq!(parse(bad).unwrap_err(), HttpError::Malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_required_in_http_1_1_only() {
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\nX: 1\r\n\r\n").unwrap_err(),
+            HttpError::Malformed
+        );
+        assert!(parse("GET / HTTP/1.0\r\n\r\n").unwrap().is_some());
+    }
+
+    #[test]
+    fn bare_lf_rejected() {
+        for bad in [
+            "GET / HTTP/1.1\nHost: h\n\n",
+            "GET / HTTP/1.1\r\nHost: h\n\r\n",
+            "GET / HTTP/1.1\r\nHost: h\r\n\n",
         ] {
             assert_eq!(parse(bad).unwrap_err(), HttpError::Malformed, "{bad:?}");
         }
@@ -526,14 +572,14 @@ mod tests {
     fn reuse_keeps_capacity() {
         let mut reuse: Vec<HeaderRange> = Vec::with_capacity(32);
         let cap_ptr = reuse.as_ptr();
-        let mut buf = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n".to_vec();
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n".to_vec();
         let head = parse_head(&mut buf, 4096, &mut reuse).unwrap().unwrap();
         assert_eq!(head.headers.as_ptr(), cap_ptr);
         head.recycle(&mut reuse);
-        let mut buf2 = b"GET / HTTP/1.1\r\nC: 3\r\n\r\n".to_vec();
+        let mut buf2 = b"GET / HTTP/1.1\r\nHost: h\r\nC: 3\r\n\r\n".to_vec();
         let head = parse_head(&mut buf2, 4096, &mut reuse).unwrap().unwrap();
         assert_eq!(head.headers.as_ptr(), cap_ptr);
-        assert_eq!(head.headers.len(), 1);
+        assert_eq!(head.headers.len(), 2);
     }
 
     #[test]

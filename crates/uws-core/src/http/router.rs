@@ -10,7 +10,9 @@
 //! priority (`any('/x')` runs before `get('/*')` for GET /x), while WebSocket routes beat
 //! everything on their path (`ws('/*')` before `get('/x')`). `any` registers on the nine
 //! standard methods only, so unknown methods never match. An unmatched request returns
-//! `false`: uWS.js v20.30 has no default 404 and just closes the connection.
+//! `false` and the caller decides (v20.30 closes the connection; uws-rs answers 404).
+
+use std::sync::Arc;
 
 /// Methods an `any` route (method `"*"`) is registered on, as in uWS's `any()`.
 pub const ANY_METHODS: [&str; 9] = [
@@ -29,7 +31,7 @@ pub const PRIORITY_LOW: u8 = 2;
 #[derive(Debug, Clone, Copy)]
 pub struct RouteParams<'u> {
     values: &'u [&'u [u8]],
-    names: &'u [Box<str>],
+    names: &'u Arc<[Box<str>]>,
 }
 
 impl<'u> RouteParams<'u> {
@@ -49,6 +51,11 @@ impl<'u> RouteParams<'u> {
         self.names
     }
 
+    /// The names, shared: keeping them past the match costs a reference count, not a copy.
+    pub fn shared_names(&self) -> Arc<[Box<str>]> {
+        Arc::clone(self.names)
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
@@ -63,7 +70,7 @@ struct Route<H> {
     method: Box<str>,
     pattern: Box<str>,
     priority: u8,
-    param_names: Box<[Box<str>]>,
+    param_names: Arc<[Box<str>]>,
     handler: H,
 }
 
