@@ -54,8 +54,13 @@ class TemplatedApp {
     return this;
   }
 
-  listen_unix() {
-    throw new Error('uws-rs: listen_unix is not supported yet');
+  /** listen_unix(cb, path): listen on a Unix domain socket. */
+  listen_unix(cb, path) {
+    if (typeof cb !== 'function') throw new TypeError('listen_unix: cb must be a function');
+    if (typeof path !== 'string') throw new TypeError('listen_unix: path must be a string');
+    const key = native.appListenUnix(this.#key, path);
+    cb(key === false ? false : new ListenSocket(key));
+    return this;
   }
 
   publish(topic, message, isBinary, compress) { return native.appPublish(this.#key, topic, message, isBinary, compress); }

@@ -40,6 +40,7 @@ class HttpResponse {
   cork(cb) { native.resCork(this.#key, this.#seq, cb); return this; }
   getRemoteAddress() { return native.resRemoteAddress(this.#key, this.#seq, false); }
   getRemoteAddressAsText() { return native.resRemoteAddress(this.#key, this.#seq, true); }
+  getRemotePort() { return native.resRemotePort(this.#key, this.#seq); }
   // No PROXY protocol support: like uWS without a proxy header, an empty address (the
   // resWriteOffset call only validates the response, so a dead one throws as upstream).
   getProxiedRemoteAddress() { native.resWriteOffset(this.#key, this.#seq); return new ArrayBuffer(0); }

@@ -28,8 +28,7 @@ class WebSocket {
   getUserData() { return this; }
   getRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }
   getRemoteAddressAsText() { return native.wsRemoteAddress(this.#key, true); }
-  getProxiedRemoteAddress() { return native.wsRemoteAddress(this.#key, false); }
-  getProxiedRemoteAddressAsText() { return native.wsRemoteAddress(this.#key, true); }
+  getRemotePort() { return native.wsRemotePort(this.#key); }
 }
 
 module.exports = { WebSocket };

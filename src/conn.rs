@@ -4,11 +4,11 @@
 use crate::event_loop::Loop;
 use crate::http_conn::HttpConn;
 use crate::slab::Key;
+use crate::transport::{Peer, Transport};
 use crate::ws_conn::WsConn;
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::rc::Rc;
 use std::sync::Arc;
 use uws_core::send_queue::SendQueue;
@@ -28,9 +28,9 @@ pub enum State {
 }
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Transport,
     pub app: Key,
-    pub remote: SocketAddr,
+    pub remote: Peer,
     pub queue: SendQueue,
     /// Bytes coalesced by cork and not yet flushed (not backpressure: excluded from
     /// getBufferedAmount, as uWebSockets' cork buffer is).
@@ -165,8 +165,8 @@ impl Conn {
 }
 
 /// Registers a freshly accepted socket as an HTTP connection.
-pub fn accept(lp: &Rc<Loop>, app: Key, mut stream: TcpStream, remote: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
+    stream.set_nodelay();
     let conn = Conn {
         stream,
         app,

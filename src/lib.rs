@@ -13,6 +13,7 @@ mod listen;
 mod pubsub_glue;
 mod slab;
 mod timeouts;
+mod transport;
 mod upgrade;
 mod uv;
 mod ws_conn;

@@ -3,16 +3,39 @@
 
 use crate::event_loop::{Loop, LISTENER_BIT};
 use crate::slab::Key;
-use mio::net::TcpListener;
+use crate::transport::{Peer, Transport};
+use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Token};
-use socket2::{Domain, Socket, Type};
+use socket2::{Domain, Type};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 
+pub enum Socket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Socket {
+    fn accept(&self) -> io::Result<(Transport, Peer)> {
+        match self {
+            Socket::Tcp(l) => l.accept().map(|(s, a)| (Transport::Tcp(s), Peer::Ip(a))),
+            Socket::Unix(l) => l.accept().map(|(s, _)| (Transport::Unix(s), Peer::Local)),
+        }
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Socket::Tcp(l) => l,
+            Socket::Unix(l) => l,
+        }
+    }
+}
+
 pub struct Listener {
-    pub socket: TcpListener,
+    pub socket: Socket,
     pub app: Key,
+    /// 0 for Unix sockets.
     pub port: u16,
 }
 
@@ -45,15 +68,37 @@ pub fn listen(lp: &Loop, app: Key, host: Option<&str>, port: u16, options: u32) 
         })?,
     };
     let port = socket.local_addr()?.port();
-    let key = lp
-        .listeners
-        .borrow_mut()
-        .insert(Listener { socket, app, port });
+    register(
+        lp,
+        Listener {
+            socket: Socket::Tcp(socket),
+            app,
+            port,
+        },
+    )
+}
+
+/// `listen_unix(cb, path)`: a Unix domain socket listener (an existing socket file is replaced).
+pub fn listen_unix(lp: &Loop, app: Key, path: &str) -> io::Result<Key> {
+    let _ = std::fs::remove_file(path);
+    let socket = UnixListener::bind(path)?;
+    register(
+        lp,
+        Listener {
+            socket: Socket::Unix(socket),
+            app,
+            port: 0,
+        },
+    )
+}
+
+fn register(lp: &Loop, listener: Listener) -> io::Result<Key> {
+    let key = lp.listeners.borrow_mut().insert(listener);
     let registered = {
         let mut listeners = lp.listeners.borrow_mut();
         let l = listeners.get_mut(key).expect("just inserted");
         lp.registry().registry().register(
-            &mut l.socket,
+            l.socket.source(),
             Token(LISTENER_BIT | key.index as usize),
             Interest::READABLE,
         )
@@ -67,7 +112,7 @@ pub fn listen(lp: &Loop, app: Key, host: Option<&str>, port: u16, options: u32) 
 }
 
 fn bind(addr: SocketAddr, exclusive: bool, dual_stack: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     if !exclusive {
         socket.set_reuse_port(true)?;
@@ -86,7 +131,7 @@ pub fn close(lp: &Loop, key: Key) -> bool {
     let removed = lp.listeners.borrow_mut().remove(key);
     match removed {
         Some(mut l) => {
-            let _ = lp.registry().registry().deregister(&mut l.socket);
+            let _ = lp.registry().registry().deregister(l.socket.source());
             drop(l);
             lp.update_ref();
             true
@@ -103,10 +148,10 @@ pub fn on_acceptable(lp: &Rc<Loop>, index: usize) {
         let accepted = {
             let listeners = lp.listeners.borrow();
             let Some(l) = listeners.get(key) else { return };
-            l.socket.accept().map(|(s, addr)| (s, addr, l.app))
+            l.socket.accept().map(|(s, peer)| (s, peer, l.app))
         };
         match accepted {
-            Ok((stream, addr, app)) => crate::conn::accept(lp, app, stream, addr),
+            Ok((stream, peer, app)) => crate::conn::accept(lp, app, stream, peer),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // WouldBlock: drained. Anything else (EMFILE...): stop for this wakeup; edge-triggered
             // readiness returns when another connection arrives.

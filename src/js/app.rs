@@ -173,6 +173,23 @@ js_fn!(
     }
 );
 
+js_fn!(
+    /// `appListenUnix(app, path) -> listenKey | false`.
+    app_listen_unix(env, info) {
+        let a = env.args::<2>(info)?;
+        let lp = Loop::get(env)?;
+        let k = key(env, a.argv[0], "app")?;
+        if lp.apps.borrow().get(k).is_none() {
+            return Err(error("this App was closed"));
+        }
+        let path = args::text(env, a.argv[1], "path")?;
+        Ok(match crate::listen::listen_unix(&lp, k, &path) {
+            Ok(l) => env.number(l.to_f64()),
+            Err(_) => env.boolean(false),
+        })
+    }
+);
+
 js_fn!(listen_close(env, info) {
     let a = env.args::<1>(info)?;
     let lp = Loop::get(env)?;

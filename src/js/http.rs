@@ -347,3 +347,10 @@ js_fn!(
         env.array(&values)
     }
 );
+
+js_fn!(res_remote_port(env, info) {
+    let a = env.args::<2>(info)?;
+    let (lp, k, seq) = res_args(env, &a.argv)?;
+    let peer = with_response(&lp, k, seq, |c, _| c.remote)?;
+    Ok(env.number(super::websocket::remote_port(peer)))
+});

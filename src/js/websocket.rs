@@ -7,6 +7,7 @@ use crate::conn::State;
 use crate::event_loop::Loop;
 use crate::js_fn;
 use crate::slab::Key;
+use crate::transport::Peer;
 use crate::ws_conn::{self, CLOSED_MESSAGE};
 use std::rc::Rc;
 use uws_core::ws::frame::OpCode;
@@ -200,16 +201,20 @@ js_fn!(
         if !app.topics.borrow().has_subscriptions(crate::pubsub_glue::sub_id(k)) {
             return Ok(env.boolean(false));
         }
-        with_message(&lp, env, a.argv[2], |m| {
+        let r = with_message(&lp, env, a.argv[2], |m| {
             crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, Some(k))
         })?;
-        Ok(env.boolean(true))
+        Ok(env.boolean(r))
     }
 );
 
 /// Remote address as uWebSockets.js gives it: 4 bytes (IPv4) or 16 (IPv6) binary, or text.
-pub fn remote_address(env: Env, addr: std::net::SocketAddr, as_text: bool) -> JsResult<Value> {
+pub fn remote_address(env: Env, peer: Peer, as_text: bool) -> JsResult<Value> {
     use std::net::IpAddr;
+    // Unix sockets have no address to give: an empty ArrayBuffer, as for a missing PROXY header.
+    let Peer::Ip(addr) = peer else {
+        return env.arraybuffer(&[]);
+    };
     // A dual-stack listener sees IPv4 peers as IPv4-mapped IPv6: reported as such (16 bytes,
     // eight zero-padded groups), exactly like uWebSockets.
     match (addr.ip(), as_text) {
@@ -235,6 +240,25 @@ js_fn!(ws_remote_address(env, info) {
     let addr = lp.conns.borrow().get(k).map(|c| c.remote);
     match addr {
         Some(addr) => remote_address(env, addr, env.truthy(a.argv[1])),
+        None => Err(error(CLOSED_MESSAGE)),
+    }
+});
+
+/// Remote port (0 for Unix sockets): `getRemotePort()` of newer uWebSockets.js.
+pub fn remote_port(peer: Peer) -> f64 {
+    match peer {
+        Peer::Ip(a) => a.port() as f64,
+        Peer::Local => 0.0,
+    }
+}
+
+js_fn!(ws_remote_port(env, info) {
+    let a = env.args::<1>(info)?;
+    let lp = Loop::get(env)?;
+    let k = open_key(&lp, env, a.argv[0])?;
+    let peer = lp.conns.borrow().get(k).map(|c| c.remote);
+    match peer {
+        Some(p) => Ok(env.number(remote_port(p))),
         None => Err(error(CLOSED_MESSAGE)),
     }
 });
