@@ -100,9 +100,9 @@ impl Loop {
         let resource = env.object()?;
         let async_context = napi::async_context(env, resource)?;
         let resource = env.reference(resource)?;
-        let uv_poll = uv::Handle::alloc(uv::UV_POLL).raw();
-        let timer = uv::Handle::alloc(uv::UV_TIMER).raw();
-        let defer_timer = uv::Handle::alloc(uv::UV_TIMER).raw();
+        let uv_poll = uv::alloc_handle(uv::UV_POLL);
+        let timer = uv::alloc_handle(uv::UV_TIMER);
+        let defer_timer = uv::alloc_handle(uv::UV_TIMER);
         // SAFETY: fresh handles initialised on Node's loop from its own thread; the epoll fd
         // outlives them because the Poll is dropped only after they are closed (teardown).
         unsafe {

@@ -38,44 +38,14 @@ extern "C" {
     pub fn uv_handle_get_data(handle: *const UvHandle) -> *mut c_void;
 }
 
-/// A libuv handle of the given kind, heap-allocated (libuv needs a stable address) and freed by
-/// its close callback once libuv is done with it.
-pub struct Handle {
-    raw: *mut UvHandle,
-}
-
-impl Handle {
-    /// Allocates storage for a handle of `kind`; the caller initialises it with `uv_*_init`.
-    pub fn alloc(kind: c_int) -> Handle {
-        // SAFETY: uv_handle_size only reads its argument; malloc'd memory is what uv expects, and
-        // it is released with libc::free in `free_on_close`.
-        let raw = unsafe { libc::calloc(1, uv_handle_size(kind)) } as *mut UvHandle;
-        assert!(!raw.is_null(), "out of memory allocating a libuv handle");
-        Handle { raw }
-    }
-
-    pub fn raw(&self) -> *mut UvHandle {
-        self.raw
-    }
-
-    /// Closes the handle; its memory is freed when libuv calls back (possibly on a later tick).
-    pub fn close(self) {
-        // SAFETY: the handle was initialised by its owner, and uv_close is called exactly once
-        // because `self` is consumed.
-        unsafe { uv_close(self.raw, free_on_close) }
-    }
-}
-
-unsafe extern "C" fn free_on_close(handle: *mut UvHandle) {
-    // SAFETY: the handle was allocated by `Handle::alloc` with calloc and libuv no longer uses it.
-    unsafe { libc::free(handle as *mut c_void) }
-}
-
-impl Handle {
-    /// Takes back ownership of a handle pointer obtained from `raw()`.
-    pub fn from_raw(raw: *mut UvHandle) -> Handle {
-        Handle { raw }
-    }
+/// Storage for a libuv handle of `kind` (libuv needs a stable address); the caller initialises
+/// it with `uv_*_init` and releases it with `close_all`.
+pub fn alloc_handle(kind: c_int) -> *mut UvHandle {
+    // SAFETY: uv_handle_size only reads its argument; calloc'd memory is what libuv expects, and
+    // it is released with libc::free in `close_all`'s callback.
+    let raw = unsafe { libc::calloc(1, uv_handle_size(kind)) } as *mut UvHandle;
+    assert!(!raw.is_null(), "out of memory allocating a libuv handle");
+    raw
 }
 
 /// Closes `handles` and calls `done` once libuv has released all of them.
@@ -86,7 +56,7 @@ pub fn close_all<D: FnOnce() + 'static>(handles: &[*mut UvHandle], done: D) {
     }
     unsafe extern "C" fn on_closed(handle: *mut UvHandle) {
         // SAFETY: the data pointer was set below to a leaked `Pending` shared by the handles and
-        // freed by the last one; the handle memory came from `Handle::alloc` (calloc).
+        // freed by the last one; the handle memory came from `alloc_handle` (calloc).
         unsafe {
             let pending = uv_handle_get_data(handle) as *mut Pending;
             libc::free(handle as *mut c_void);

@@ -51,11 +51,9 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Env(pub sys::napi_env);
 
-/// Arguments of a native call: `this` and up to N values (missing ones are `undefined`).
+/// Up to N arguments of a native call (missing ones are `undefined`).
 pub struct Args<const N: usize> {
-    pub this: Value,
     pub argv: [Value; N],
-    pub argc: usize,
 }
 
 macro_rules! check {
@@ -83,20 +81,19 @@ impl Env {
     pub fn args<const N: usize>(self, info: sys::napi_callback_info) -> JsResult<Args<N>> {
         let mut argv = [ptr::null_mut(); N];
         let mut argc = N;
-        let mut this = ptr::null_mut();
         check!(sys::napi_get_cb_info(
             self.0,
             info,
             &mut argc,
             argv.as_mut_ptr(),
-            &mut this,
+            ptr::null_mut(),
             ptr::null_mut()
         ));
         let undef = self.undefined();
         for slot in argv.iter_mut().skip(argc.min(N)) {
             *slot = undef;
         }
-        Ok(Args { this, argv, argc })
+        Ok(Args { argv })
     }
 
     pub fn undefined(self) -> Value {
@@ -110,13 +107,6 @@ impl Env {
         let mut v = ptr::null_mut();
         // SAFETY: as above.
         unsafe { sys::napi_get_null(self.0, &mut v) };
-        v
-    }
-
-    pub fn global(self) -> Value {
-        let mut v = ptr::null_mut();
-        // SAFETY: as above.
-        unsafe { sys::napi_get_global(self.0, &mut v) };
         v
     }
 
@@ -560,28 +550,6 @@ impl Drop for CallbackScope {
     }
 }
 
-/// A plain handle scope (for JS work outside of a libuv callback that must not leak handles).
-pub struct HandleScope {
-    env: Env,
-    raw: sys::napi_handle_scope,
-}
-
-impl HandleScope {
-    pub fn open(env: Env) -> HandleScope {
-        let mut raw = ptr::null_mut();
-        // SAFETY: balanced with the close in Drop.
-        unsafe { sys::napi_open_handle_scope(env.0, &mut raw) };
-        HandleScope { env, raw }
-    }
-}
-
-impl Drop for HandleScope {
-    fn drop(&mut self) {
-        // SAFETY: closing the scope opened in `open`.
-        unsafe { sys::napi_close_handle_scope(self.env.0, self.raw) };
-    }
-}
-
 /// Creates the async context used by `CallbackScope` (one per loop).
 pub fn async_context(env: Env, resource: Value) -> JsResult<sys::napi_async_context> {
     let mut name = ptr::null_mut();
@@ -676,11 +644,6 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     } else {
         "panic".to_string()
     }
-}
-
-/// `name` as a C string literal helper for property names known at compile time.
-pub fn cstr(s: &'static CStr) -> &'static CStr {
-    s
 }
 
 impl Env {

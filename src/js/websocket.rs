@@ -5,7 +5,6 @@ use super::args::key;
 use super::napi::{error, Env, JsResult, Value};
 use crate::conn::State;
 use crate::event_loop::Loop;
-use crate::js_fn;
 use crate::slab::Key;
 use crate::transport::Peer;
 use crate::ws_conn::{self, CLOSED_MESSAGE};
