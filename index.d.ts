@@ -356,6 +356,30 @@ export function stats() : SendQueueStats;
 /** uws-rs addition: restarts peakQueuedBytes from the current queuedBytes. */
 export function resetPeakStats() : void;
 
+/** HTTP/3 app of uWebSockets.js (experimental upstream): not implemented, throws. */
+export function H3App(options?: AppOptions) : never;
+
+/** uWebSockets.js internal configuration hook; accepted and ignored. */
+export function _cfg(key?: string) : void;
+
+/* Shared storage of uWebSockets.js v20 (undeclared upstream): collections of strings and
+ * integers visible to every worker thread of the process, and a process-wide lock. */
+export function setString(collection: string, key: string, value: string) : void;
+export function getString(collection: string, key: string) : string | undefined;
+export function deleteString(collection: string, key: string) : void;
+export function getStringKeys(collection: string) : string[];
+export function deleteStringCollection(collection: string) : void;
+export function setInteger(collection: string, key: string, value: number) : void;
+/** Adds `by` (default 1) and returns the new value, atomically across threads. */
+export function incInteger(collection: string, key: string, by?: number) : number;
+export function getInteger(collection: string, key: string) : number | undefined;
+export function deleteInteger(collection: string, key: string) : void;
+export function getIntegerKeys(collection: string) : string[];
+export function deleteIntegerCollection(collection: string) : void;
+/** Blocks until no other thread holds the process-wide lock, then takes it. */
+export function lock() : void;
+export function unlock() : void;
+
 /** permessage-deflate setting: combine one compressor and one decompressor with `|`. */
 export type CompressOptions = number;
 /** No compression. */

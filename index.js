@@ -32,4 +32,22 @@ module.exports = {
   resetPeakStats() { native.resetPeak(); },
   ...compression,
   LIBUS_LISTEN_EXCLUSIVE_PORT: 1,
+  /** HTTP/3 (uWebSockets.js's experimental H3App) is not implemented. */
+  H3App() { throw new Error('uws-rs: H3App (HTTP/3) is not supported'); },
+  /** uWebSockets.js internal configuration hook: accepted and ignored. */
+  _cfg() {},
+  // Shared storage visible to every worker thread (uWebSockets.js v20).
+  setString: native.setString,
+  getString: native.getString,
+  deleteString: native.deleteString,
+  getStringKeys: native.getStringKeys,
+  deleteStringCollection: native.deleteStringCollection,
+  setInteger: native.setInteger,
+  incInteger: native.incInteger,
+  getInteger: native.getInteger,
+  deleteInteger: native.deleteInteger,
+  getIntegerKeys: native.getIntegerKeys,
+  deleteIntegerCollection: native.deleteIntegerCollection,
+  lock: native.lock,
+  unlock: native.unlock,
 };

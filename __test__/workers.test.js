@@ -104,3 +104,30 @@ describe('app.close()', () => {
     assert.equal(refused, true, 'no longer listening');
   });
 });
+
+describe('shared storage (uWebSockets.js v20 setString/incInteger/...)', () => {
+  it('is shared by worker threads and atomic under concurrent increments', { timeout: 20000 }, async (t) => {
+    if (impl === 'uws') {
+      // v20.30's integer functions reject numbers ("Text and data can only be passed by ...").
+      t.skip('uws v20.30 shared storage is not usable from JS');
+      return;
+    }
+    uWS.deleteIntegerCollection('test');
+    uWS.setString('test', 'greeting', 'hello');
+    const src = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const uWS = require(workerData.module);
+      for (let i = 0; i < 1000; i++) uWS.incInteger('test', 'hits');
+      parentPort.postMessage(uWS.getString('test', 'greeting'));
+    `;
+    const workers = [0, 1, 2].map(() => new Worker(src, { eval: true, workerData: { module: modulePath() } }));
+    const seen = await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
+    await Promise.all(workers.map((w) => w.terminate()));
+    assert.deepEqual(seen, ['hello', 'hello', 'hello']);
+    assert.equal(uWS.getInteger('test', 'hits'), 3000);
+    assert.deepEqual(uWS.getIntegerKeys('test'), ['hits']);
+    uWS.deleteInteger('test', 'hits');
+    assert.equal(uWS.getInteger('test', 'hits'), undefined);
+    assert.throws(() => uWS.H3App(), /not supported/);
+  });
+});

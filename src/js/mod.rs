@@ -7,6 +7,7 @@ pub mod args;
 pub mod http;
 #[macro_use]
 pub mod napi;
+pub mod storage;
 pub mod websocket;
 
 use napi::{Env, JsResult, Value};
@@ -65,6 +66,22 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"reqForEach", http::req_for_each),
     (c"reqSetYield", http::req_set_yield),
     (c"getParts", http::get_parts),
+    (c"setString", storage::set_string),
+    (c"getString", storage::get_string),
+    (c"deleteString", storage::delete_string),
+    (c"getStringKeys", storage::get_string_keys),
+    (c"deleteStringCollection", storage::delete_string_collection),
+    (c"setInteger", storage::set_integer),
+    (c"incInteger", storage::inc_integer),
+    (c"getInteger", storage::get_integer),
+    (c"deleteInteger", storage::delete_integer),
+    (c"getIntegerKeys", storage::get_integer_keys),
+    (
+        c"deleteIntegerCollection",
+        storage::delete_integer_collection,
+    ),
+    (c"lock", storage::lock),
+    (c"unlock", storage::unlock),
 ];
 
 /// Fills the module's exports object.
