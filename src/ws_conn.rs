@@ -153,11 +153,19 @@ fn fail(lp: &Rc<Loop>, key: Key, e: ProtocolError) {
         FrameError::InvalidCloseCode(_) | FrameError::InvalidClosePayload,
     ) = e
     {
-        write_frame(lp, key, OpCode::Close, &encode_close_payload(1002, b""), true);
+        write_frame(
+            lp,
+            key,
+            OpCode::Close,
+            &encode_close_payload(1002, b""),
+            true,
+        );
         finish(lp, key, 1006, reason, false);
         return;
     }
-    finish(lp, key, 1006, reason, true);
+    // Not immediate: replies to the messages that preceded the bad frame are still written
+    // (Autobahn 3.x/4.x/5.15 check this), then FIN.
+    finish(lp, key, 1006, reason, false);
 }
 
 /// The peer vanished without a close frame.
@@ -316,6 +324,8 @@ pub fn finish(lp: &Rc<Loop>, key: Key, code: u16, reason: &[u8], immediate: bool
     };
     let Some(js) = js else { return };
     let js_value = js.get();
+    // Topics are left first, then the close handler runs (the order of uWebSockets.js v20).
+    crate::pubsub_glue::remove_subscriber(lp, key, js_value, &behavior);
     if let Some(f) = &behavior.handlers.close {
         let env = lp.env;
         if let Ok(ab) = env.arraybuffer(reason) {
@@ -323,7 +333,6 @@ pub fn finish(lp: &Rc<Loop>, key: Key, code: u16, reason: &[u8], immediate: bool
             env.detach(ab);
         }
     }
-    crate::pubsub_glue::remove_subscriber(lp, key, js_value, &behavior);
     drop(js);
     if immediate {
         conn::remove(lp, key);

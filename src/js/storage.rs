@@ -4,7 +4,6 @@
 
 use super::args::text;
 use super::napi::{Env, JsResult, Value};
-use crate::js_fn;
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
