@@ -43,8 +43,8 @@ class HttpResponse {
   getRemotePort() { return native.resRemotePort(this.#key, this.#seq); }
   // No PROXY protocol support: like uWS without a proxy header, an empty address (the
   // resWriteOffset call only validates the response, so a dead one throws as upstream).
-  getProxiedRemoteAddress() { native.resWriteOffset(this.#key, this.#seq); return new ArrayBuffer(0); }
-  getProxiedRemoteAddressAsText() { native.resWriteOffset(this.#key, this.#seq); return new ArrayBuffer(0); }
+  getProxiedRemoteAddress() { return native.resProxiedAddress(this.#key, this.#seq, false); }
+  getProxiedRemoteAddressAsText() { return native.resProxiedAddress(this.#key, this.#seq, true); }
   upgrade(userData, secWebSocketKey, secWebSocketProtocol, secWebSocketExtensions, context) {
     native.resUpgrade(this.#key, this.#seq, userData, secWebSocketKey, secWebSocketProtocol,
       secWebSocketExtensions, WebSocketContext.idOf(context));

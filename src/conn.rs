@@ -43,6 +43,10 @@ pub struct Conn {
     pub state: State,
     /// Loop tick at which the timeout fires; 0 = none.
     pub timeout_at: u64,
+    /// The client address a PROXY v2 header named (getProxiedRemoteAddress).
+    pub proxied: Option<std::net::SocketAddr>,
+    /// The first bytes were checked for a PROXY header.
+    proxy_checked: bool,
     /// Set once a write failed: the peer is gone; the next read reports it.
     broken: bool,
     fin_sent: bool,
@@ -180,6 +184,8 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
         timeout_at: lp.tick.get() + HTTP_IDLE_TICKS,
         broken: false,
         fin_sent: false,
+        proxied: None,
+        proxy_checked: false,
     };
     let key = lp.conns.borrow_mut().insert(conn);
     let ok = {
@@ -203,6 +209,21 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
 /// Reads until the kernel has nothing more (edge-triggered readiness), handing each read to the
 /// connection's protocol. JS may close the connection at any point; every step re-checks.
 pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
+    // TLS: rustls decides how much each read returns (no short-read shortcut); what must wait
+    // for the end of the read step (missingServerName, writes rustls refused) runs after it.
+    let tls_app = lp
+        .conns
+        .borrow()
+        .get(key)
+        .filter(|c| c.stream.is_tls())
+        .map(|c| c.app);
+    read_steps(lp, key, buf, tls_app.is_some());
+    if let Some(app) = tls_app {
+        crate::tls::after_read(lp, key, app);
+    }
+}
+
+fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], tls: bool) {
     loop {
         let r = {
             let mut conns = lp.conns.borrow_mut();
@@ -217,7 +238,7 @@ pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
             Ok(n) => {
                 on_data(lp, key, &mut buf[..n]);
                 // A short read emptied the kernel buffer: the next arrival raises a new edge.
-                if n < buf.len() {
+                if n < buf.len() && !tls {
                     return;
                 }
             }
@@ -229,9 +250,20 @@ pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
 }
 
 fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
+    let mut data = data;
     let kind = {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
+        if !c.proxy_checked {
+            c.proxy_checked = true;
+            data = match strip_proxy_header(c, data) {
+                Some(rest) => rest,
+                None => {
+                    drop(conns);
+                    return remove(lp, key);
+                }
+            };
+        }
         match &c.state {
             State::Http(_) => 0,
             State::Ws(_) => 1,
@@ -243,6 +275,20 @@ fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
         1 => crate::ws_conn::on_data(lp, key, data),
         // Closing: the application is gone; what the peer still sends is discarded.
         _ => {}
+    }
+}
+
+/// A load balancer's PROXY v2 header (detected on the first read; it always arrives whole in
+/// practice) is consumed and its client address kept. None: malformed, drop the connection.
+fn strip_proxy_header<'a>(c: &mut Conn, data: &'a mut [u8]) -> Option<&'a mut [u8]> {
+    use uws_core::http::proxy::{parse, ProxyHeader};
+    match parse(data) {
+        ProxyHeader::Present { len, source } => {
+            c.proxied = source;
+            Some(&mut data[len..])
+        }
+        ProxyHeader::Invalid => None,
+        ProxyHeader::Absent | ProxyHeader::Incomplete => Some(data),
     }
 }
 
@@ -281,6 +327,11 @@ pub fn on_writable(lp: &Rc<Loop>, key: Key) {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
         if c.broken {
+            return;
+        }
+        // TLS ciphertext left over (handshake, written plaintext, close_notify).
+        if c.stream.flush_tls().is_err() {
+            c.mark_broken();
             return;
         }
         if c.queue.is_empty() {

@@ -354,3 +354,15 @@ js_fn!(res_remote_port(env, info) {
     let peer = with_response(&lp, k, seq, |c, _| c.remote)?;
     Ok(env.number(super::websocket::remote_port(peer)))
 });
+
+js_fn!(
+    /// `resProxiedAddress(key, seq, asText)`: the client a PROXY v2 header named, or an empty
+    /// ArrayBuffer without one (as uWebSockets.js).
+    res_proxied_address(env, info) {
+        let a = env.args::<3>(info)?;
+        let (lp, k, seq) = res_args(env, &a.argv)?;
+        let proxied = with_response(&lp, k, seq, |c, _| c.proxied)?;
+        let peer = proxied.map_or(crate::transport::Peer::Local, crate::transport::Peer::Ip);
+        super::websocket::remote_address(env, peer, env.truthy(a.argv[2]))
+    }
+);

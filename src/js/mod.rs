@@ -8,6 +8,7 @@ pub mod http;
 #[macro_use]
 pub mod napi;
 pub mod storage;
+pub mod tls;
 pub mod websocket;
 
 use napi::{Env, JsResult, Value};
@@ -43,7 +44,12 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"wsRemoteAddress", websocket::ws_remote_address),
     (c"wsRemotePort", websocket::ws_remote_port),
     (c"resRemotePort", http::res_remote_port),
+    (c"resProxiedAddress", http::res_proxied_address),
     (c"appListenUnix", app::app_listen_unix),
+    (c"appCreateSsl", tls::app_create_ssl),
+    (c"appAddServerName", tls::app_add_server_name),
+    (c"appRemoveServerName", tls::app_remove_server_name),
+    (c"appMissingServerName", tls::app_missing_server_name),
     (c"resWriteStatus", http::res_write_status),
     (c"resWriteHeader", http::res_write_header),
     (c"resEnd", http::res_end),

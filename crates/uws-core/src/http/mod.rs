@@ -6,6 +6,7 @@
 pub mod chunked;
 pub mod date;
 pub mod multipart;
+pub mod proxy;
 pub mod query;
 pub mod request;
 pub mod router;
