@@ -17,6 +17,9 @@ native.init({
     return ws;
   },
   http: (handler, key, seq, reqSeq) => handler(new HttpResponse(key, seq), new HttpRequest(reqSeq)),
+  // The socket behind an app.filter notification: its response methods are not usable (no
+  // request is in flight), as for uWebSockets.js.
+  filterResponse: (key) => new HttpResponse(key, 0xffffffff),
   upgrade: (handler, key, seq, reqSeq, ctx) =>
     handler(new HttpResponse(key, seq), new HttpRequest(reqSeq), new WebSocketContext(ctx)),
 });

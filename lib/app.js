@@ -8,9 +8,11 @@ function checkPattern(pattern) {
   if (typeof pattern !== 'string') throw new TypeError('pattern must be a string');
 }
 
+const SSL = Symbol('ssl');
+
 class TemplatedApp {
   #key;
-  constructor() { this.#key = native.appCreate(); }
+  constructor(options, ssl) { this.#key = ssl === SSL ? native.appCreateSsl(options ?? {}) : native.appCreate(); }
 
   #route(method, pattern, handler) {
     checkPattern(pattern);
@@ -67,20 +69,35 @@ class TemplatedApp {
   numSubscribers(topic) { return native.appNumSubscribers(this.#key, topic); }
   close() { native.appClose(this.#key); return this; }
 
-  // TLS server names only matter for SSLApp; App accepts and ignores them, as upstream does.
-  addServerName() { return this; }
-  removeServerName() { return this; }
-  missingServerName() { return this; }
+  // TLS server names (SNI) only matter for SSLApp; App accepts and ignores them, as upstream
+  // does. missingServerName's callback runs after the handshake that met the name (which gets
+  // the default certificate), not inside it; see src/tls.rs.
+  addServerName(hostname, options) {
+    native.appAddServerName(this.#key, String(hostname), options ?? {});
+    return this;
+  }
+  removeServerName(hostname) { native.appRemoveServerName(this.#key, String(hostname)); return this; }
+  missingServerName(cb) {
+    if (cb != null && typeof cb !== 'function') throw new TypeError('missingServerName: cb must be a function');
+    native.appMissingServerName(this.#key, cb);
+    return this;
+  }
   domain() { return this; }
-  filter() { return this; }
+  /** filter(cb(res, count)): cb(res, 1) when a socket opens, cb(res, -1) when it closes. */
+  filter(cb) {
+    if (typeof cb !== 'function') throw new TypeError('filter: cb must be a function');
+    native.appFilter(this.#key, cb);
+    return this;
+  }
 }
 
 function App(options) {
   return new TemplatedApp(options);
 }
 
-function SSLApp() {
-  throw new Error('uws-rs: SSLApp is not supported yet');
+/** SSLApp(options): TLS with rustls; options as uWebSockets.js AppOptions (see src/tls.rs). */
+function SSLApp(options) {
+  return new TemplatedApp(options, SSL);
 }
 
 module.exports = { App, SSLApp, TemplatedApp };

@@ -68,7 +68,11 @@ pub struct Behavior {
 
 #[derive(Default)]
 pub struct App {
+    /// `app.filter(cb)` handlers.
+    pub filters: RefCell<Vec<Rc<Ref>>>,
     pub router: RefCell<Router<Route>>,
     pub behaviors: RefCell<Vec<Rc<Behavior>>>,
     pub topics: RefCell<Topics>,
+    /// SSLApp: TLS configuration and server names.
+    pub tls: Option<crate::tls::TlsApp>,
 }

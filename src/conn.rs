@@ -204,6 +204,9 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
         lp.conns.borrow_mut().remove(key);
     }
     lp.update_ref();
+    if ok {
+        notify_filters(lp, app, key, 1);
+    }
 }
 
 /// Reads until the kernel has nothing more (edge-triggered readiness), handing each read to the
@@ -316,8 +319,31 @@ pub fn remove(lp: &Loop, key: Key) {
     let removed = lp.conns.borrow_mut().remove(key);
     if let Some(mut c) = removed {
         let _ = lp.registry().registry().deregister(&mut c.stream);
+        let app = c.app;
         drop(c);
         lp.update_ref();
+        notify_filters(lp, app, key, -1);
+    }
+}
+
+/// `app.filter(cb)`: cb(res, +1) when a socket opens, cb(res, -1) when it closes.
+fn notify_filters(lp: &Loop, app: Key, key: Key, count: i32) {
+    let filters: Vec<_> = match lp.apps.borrow().get(app) {
+        Some(a) if !a.filters.borrow().is_empty() => a.filters.borrow().clone(),
+        _ => return,
+    };
+    let factory = lp
+        .factories
+        .borrow()
+        .as_ref()
+        .map(|f| f.filter_response.get());
+    let Some(factory) = factory else { return };
+    let env = lp.env;
+    let Ok(res) = env.call(factory, &[env.number(key.to_f64())]) else {
+        return;
+    };
+    for f in filters {
+        lp.call(f.get(), &[res, env.number(count as f64)]);
     }
 }
 

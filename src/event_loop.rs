@@ -37,6 +37,8 @@ pub struct Factories {
     pub http: Ref,
     /// `(behaviorUpgrade, key, seq, context) => void`: same for a WebSocket route's upgrade handler.
     pub upgrade: Ref,
+    /// `(key) => HttpResponse`: the response object handed to `app.filter` handlers.
+    pub filter_response: Ref,
 }
 
 #[derive(Clone, Copy)]

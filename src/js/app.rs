@@ -26,6 +26,7 @@ js_fn!(
             websocket: args::function(env, env.get(o, c"websocket")?, "websocket factory")?,
             http: args::function(env, env.get(o, c"http")?, "http dispatcher")?,
             upgrade: args::function(env, env.get(o, c"upgrade")?, "upgrade dispatcher")?,
+            filter_response: args::function(env, env.get(o, c"filterResponse")?, "filter response factory")?,
         };
         *lp.factories.borrow_mut() = Some(f);
         Ok(env.undefined())
@@ -190,6 +191,18 @@ js_fn!(
     }
 );
 
+js_fn!(
+    /// `appFilter(app, cb)`.
+    app_filter(env, info) {
+        let a = env.args::<2>(info)?;
+        let lp = Loop::get(env)?;
+        let app = app_of(&lp, env, a.argv[0])?;
+        let f = args::function(env, a.argv[1], "filter handler")?;
+        app.filters.borrow_mut().push(Rc::new(f));
+        Ok(env.undefined())
+    }
+);
+
 js_fn!(listen_close(env, info) {
     let a = env.args::<1>(info)?;
     let lp = Loop::get(env)?;
@@ -214,9 +227,10 @@ js_fn!(
         let app = app_of(&lp, env, a.argv[0])?;
         let topic = env.bytes_owned(a.argv[1], "topic")?;
         let binary = env.truthy(a.argv[3]);
+        let compress = env.truthy(a.argv[4]);
         let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
         let r = env.with_bytes(a.argv[2], &mut scratch, "message", |m| {
-            crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, None)
+            crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, None, compress)
         });
         *lp.scratch.borrow_mut() = scratch;
         Ok(env.boolean(r?))

@@ -25,6 +25,7 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"appPublish", app::app_publish),
     (c"appNumSubscribers", app::app_num_subscribers),
     (c"appClose", app::app_close),
+    (c"appFilter", app::app_filter),
     (c"listenClose", app::listen_close),
     (c"listenPort", app::listen_port),
     (c"stats", app::stats),

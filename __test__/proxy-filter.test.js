@@ -23,7 +23,7 @@ function exchange(port, bytes) {
     let data = '';
     s.on('data', (d) => {
       data += d.toString('latin1');
-      if (/\r\n\r\n[\s\S]*$/.test(data) && data.includes('|end')) s.end();
+      if (data.includes('|end') || data.endsWith('\r\n\r\nx')) s.end();
     });
     s.on('close', () => resolve(data));
     s.setTimeout(3000, () => s.destroy());
@@ -67,5 +67,22 @@ describe('PROXY protocol v2', () => {
     const bad = proxyV4('1.2.3.4', 1);
     bad[12] = 0x11;
     assert.equal(await exchange(server(t), Buffer.concat([bad, Buffer.from(GET)])), '');
+  });
+});
+
+describe('app.filter', () => {
+  it('reports socket opens (+1) and closes (-1)', { timeout: 10000 }, async (t) => {
+    if (impl === 'uws') {
+      t.skip('app.filter arrived in uWebSockets.js after v20.30');
+      return;
+    }
+    const events = [];
+    const app = uWS.App().filter((res, count) => events.push(count)).get('/*', (res) => { res.end('x'); });
+    const token = listenSync(app, '127.0.0.1', 0);
+    t.after(() => uWS.us_listen_socket_close(token));
+    await exchange(uWS.us_socket_local_port(token), 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const deadline = Date.now() + 3000;
+    while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(events, [1, -1]);
   });
 });
