@@ -1,20 +1,61 @@
 'use strict';
-// Loads the compiled addon: the one `npm install` built next to the package (uws_rs.node).
+// Loads the native addon. The first of these that exists is loaded, and only that one: a file that
+// exists but fails to load is an error, never a silent fall back to another binary.
+//   1. $UWS_RS_NATIVE, if set: the path of a .node file (relative to the working directory);
+//      nothing else is tried.
+//   2. <package>/uws_rs.node: a local build. In a git checkout `npm install` / `npm run build`
+//      make it; in an installed package it exists only if it was built from source (no prebuilt
+//      binary for the platform, or UWS_RS_BUILD_FROM_SOURCE=1), so it wins when present.
+//   3. <package>/prebuilds/<platform>-<arch>[-<libc>]/uws_rs.node: the binary shipped in the
+//      npm tarball (scripts/prepack.js stages it). Needs no install script and no Rust toolchain.
+const fs = require('fs');
 const path = require('path');
+const platform = require('./platform');
 
-const candidates = [path.join(__dirname, '..', 'uws_rs.node')];
-
-let lastError;
-for (const file of candidates) {
+function load(file, why) {
   try {
-    module.exports = require(file);
-    return;
+    return require(file);
   } catch (e) {
-    lastError = e;
-    if (e.code !== 'MODULE_NOT_FOUND') break;
+    const err = new Error(`uws-rs: could not load the native addon ${file} (${why}): ${e.message}`);
+    err.code = 'UWS_RS_NATIVE_LOAD_FAILED';
+    err.cause = e;
+    throw err;
   }
 }
-throw new Error(
-  `uws-rs: no native addon for ${process.platform}-${process.arch} (node ${process.version}). ` +
-  `Build it with \`npm rebuild uws-rs\` (needs Rust's cargo). Cause: ${lastError && lastError.message}`
-);
+
+function shipped() {
+  try {
+    return fs.readdirSync(platform.prebuildsDir())
+      .filter((d) => fs.existsSync(path.join(platform.prebuildsDir(), d, 'uws_rs.node')));
+  } catch {
+    return [];
+  }
+}
+
+function resolveAndLoad() {
+  const override = process.env.UWS_RS_NATIVE;
+  if (override) return load(path.resolve(override), 'from UWS_RS_NATIVE');
+
+  const local = platform.localBuildPath();
+  if (fs.existsSync(local)) return load(local, 'local build');
+
+  const key = platform.platformKey();
+  const prebuilt = platform.prebuiltPath(key);
+  if (fs.existsSync(prebuilt)) return load(prebuilt, `prebuilt for ${key}`);
+
+  const available = shipped();
+  const err = new Error(
+    `uws-rs: no native addon for ${key} (Node ${process.version}).\n` +
+    `  Prebuilt binaries in this package: ${available.length ? available.join(', ') : 'none'}.\n` +
+    `  Looked for: ${prebuilt}\n` +
+    `         and: ${local}\n` +
+    '  To build it from source, install Rust (https://rustup.rs), then in your project run\n' +
+    '    npm install-scripts approve uws-rs && npm rebuild uws-rs\n' +
+    '  (an npm without `install-scripts`: just `npm rebuild uws-rs`), or `node node_modules/uws-rs/scripts/build.js`.\n' +
+    '  UWS_RS_NATIVE=/path/to/uws_rs.node loads a binary from elsewhere.'
+  );
+  err.code = 'UWS_RS_NATIVE_NOT_FOUND';
+  throw err;
+}
+
+module.exports = resolveAndLoad();
