@@ -248,7 +248,7 @@ fn blocked_queue_makes_no_syscall_until_flush() {
     q.send(&mut w, &[b"abc"], false).unwrap();
     assert!(q.is_blocked());
     let calls = w.calls.len();
-    let big = bytes(100_000, 4);
+    let big = bytes(100_000, 4); // below RETRY_WHILE_BLOCKED in total
     assert_eq!(q.send(&mut w, &[b"def"], false).unwrap(), 0);
     assert_eq!(q.send(&mut w, &[&big], true).unwrap(), 0);
     let frame: Arc<[u8]> = Arc::from(&b"ghi"[..]);
@@ -260,6 +260,25 @@ fn blocked_queue_makes_no_syscall_until_flush() {
     let (n, state) = q.flush(&mut w).unwrap();
     assert_eq!((n, state), (100_009, Flushed::All));
     assert_eq!(w.out, [&b"abcdef"[..], &big, b"ghi"].concat());
+    check(&q);
+}
+
+#[test]
+fn blocked_queue_retries_after_enough_was_queued() {
+    let mut w = Mock::blocked();
+    let mut q = SendQueue::new();
+    let chunk = bytes(100 * 1024, 5);
+    q.send(&mut w, &[&chunk], false).unwrap();
+    assert!(q.is_blocked());
+    let calls = w.calls.len();
+    q.send(&mut w, &[&chunk], false).unwrap();
+    q.send(&mut w, &[&chunk], false).unwrap();
+    assert_eq!(w.calls.len(), calls, "200 KiB since WouldBlock: still no syscall");
+    // The peer drained meanwhile: the send that crosses RETRY_WHILE_BLOCKED writes it all.
+    w.after = Step::Accept(usize::MAX);
+    assert_eq!(q.send(&mut w, &[&chunk], false).unwrap(), 4 * chunk.len());
+    assert!(q.is_empty() && !q.is_blocked());
+    assert_eq!(w.out, [&chunk[..], &chunk, &chunk, &chunk].concat());
     check(&q);
 }
 
