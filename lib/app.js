@@ -82,7 +82,8 @@ class TemplatedApp {
     native.appMissingServerName(this.#key, cb);
     return this;
   }
-  domain() { return this; }
+  /** SSLApp: the routes that follow serve connections whose SNI is `name` ('' = every other). */
+  domain(name) { native.appDomain(this.#key, name == null ? '' : String(name)); return this; }
   /** filter(cb(res, count)): cb(res, 1) when a socket opens, cb(res, -1) when it closes. */
   filter(cb) {
     if (typeof cb !== 'function') throw new TypeError('filter: cb must be a function');

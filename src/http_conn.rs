@@ -509,9 +509,12 @@ fn fill_request_slot(lp: &Loop, head_bytes: &[u8], head: RequestHead) -> u64 {
 /// Offers the request to matching routes in uWS order until one does not `setYield(true)`.
 /// Returns whether a handler took it.
 fn run_handlers(lp: &Rc<Loop>, app: &App, key: Key, seq: u32, req_seq: u64) -> bool {
+    // SSLApp: the routes added under `domain(server name)` serve that name's connections.
+    let domain = crate::tls::request_router(lp, app, key);
+    let router = domain.as_deref().unwrap_or(&app.router);
     let mut skip = 0;
     loop {
-        let Some(route) = find_route(lp, app, skip) else {
+        let Some(route) = find_route(lp, router, skip) else {
             return false;
         };
         match route {
@@ -530,7 +533,11 @@ fn run_handlers(lp: &Rc<Loop>, app: &App, key: Key, seq: u32, req_seq: u64) -> b
 }
 
 /// The `skip`-th route matching the request in the slot; records its parameters in the slot.
-fn find_route(lp: &Loop, app: &App, skip: usize) -> Option<Route> {
+fn find_route(
+    lp: &Loop,
+    router: &RefCell<uws_core::http::router::Router<Route>>,
+    skip: usize,
+) -> Option<Route> {
     let mut slot = lp.request.borrow_mut();
     let slot = &mut *slot;
     let head = slot.head.as_ref()?;
@@ -543,7 +550,7 @@ fn find_route(lp: &Loop, app: &App, skip: usize) -> Option<Route> {
     let names = &mut slot.param_names;
     let mut seen = 0;
     let mut found = None;
-    app.router.borrow().route(method, url, &mut |route, p| {
+    router.borrow().route(method, url, &mut |route, p| {
         if seen < skip {
             seen += 1;
             return false;

@@ -13,6 +13,7 @@ mod listen;
 mod pubsub_glue;
 mod slab;
 mod timeouts;
+mod tls;
 mod transport;
 mod upgrade;
 mod uv;

@@ -151,7 +151,11 @@ pub fn on_acceptable(lp: &Rc<Loop>, index: usize) {
             l.socket.accept().map(|(s, peer)| (s, peer, l.app))
         };
         match accepted {
-            Ok((stream, peer, app)) => crate::conn::accept(lp, app, stream, peer),
+            Ok((stream, peer, app)) => {
+                if let Some(stream) = crate::tls::wrap(lp, app, stream) {
+                    crate::conn::accept(lp, app, stream, peer)
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // WouldBlock: drained. Anything else (EMFILE...): stop for this wakeup; edge-triggered
             // readiness returns when another connection arrives.

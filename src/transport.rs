@@ -1,5 +1,5 @@
-//! The byte stream under a connection: TCP or a Unix domain socket (and TLS on top of either,
-//! later). Protocol code only sees `Read`/`Write`; registration with mio goes through here.
+//! The byte stream under a connection: TCP or a Unix domain socket, or TLS (rustls) on top of
+//! either. Protocol code only sees `Read`/`Write`; registration with mio goes through here.
 
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
@@ -10,6 +10,8 @@ use std::net::{Shutdown, SocketAddr};
 pub enum Transport {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// SSLApp connections: plaintext in and out, ciphertext on the inner (Tcp or Unix) socket.
+    Tls(Box<crate::tls::TlsStream>),
 }
 
 /// Who is on the other end: an IP address, or nothing to report (Unix sockets).
@@ -20,16 +22,35 @@ pub enum Peer {
 }
 
 impl Transport {
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+    /// `Shutdown::Write` on TLS sends close_notify first (the FIN follows once it is written).
+    pub fn shutdown(&mut self, how: Shutdown) -> io::Result<()> {
         match self {
             Transport::Tcp(s) => s.shutdown(how),
             Transport::Unix(s) => s.shutdown(how),
+            Transport::Tls(s) => s.shutdown(how),
         }
     }
 
     pub fn set_nodelay(&self) {
-        if let Transport::Tcp(s) = self {
-            let _ = s.set_nodelay(true);
+        match self {
+            Transport::Tcp(s) => {
+                let _ = s.set_nodelay(true);
+            }
+            Transport::Tls(s) => s.socket().set_nodelay(),
+            Transport::Unix(_) => {}
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
+    }
+
+    /// Writes the ciphertext TLS holds (written plaintext, handshake, alerts) to the socket.
+    /// Call on every writable event, whether or not the send queue is empty. No-op for plain.
+    pub fn flush_tls(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Tls(s) => s.flush_pending(),
+            _ => Ok(()),
         }
     }
 }
@@ -39,6 +60,7 @@ impl Read for Transport {
         match self {
             Transport::Tcp(s) => s.read(buf),
             Transport::Unix(s) => s.read(buf),
+            Transport::Tls(s) => s.read(buf),
         }
     }
 }
@@ -48,6 +70,7 @@ impl Write for Transport {
         match self {
             Transport::Tcp(s) => s.write(buf),
             Transport::Unix(s) => s.write(buf),
+            Transport::Tls(s) => s.write(buf),
         }
     }
 
@@ -55,6 +78,7 @@ impl Write for Transport {
         match self {
             Transport::Tcp(s) => s.write_vectored(bufs),
             Transport::Unix(s) => s.write_vectored(bufs),
+            Transport::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -68,6 +92,7 @@ impl Source for Transport {
         match self {
             Transport::Tcp(s) => s.register(r, t, i),
             Transport::Unix(s) => s.register(r, t, i),
+            Transport::Tls(s) => s.register(r, t, i),
         }
     }
 
@@ -75,6 +100,7 @@ impl Source for Transport {
         match self {
             Transport::Tcp(s) => s.reregister(r, t, i),
             Transport::Unix(s) => s.reregister(r, t, i),
+            Transport::Tls(s) => s.reregister(r, t, i),
         }
     }
 
@@ -82,6 +108,7 @@ impl Source for Transport {
         match self {
             Transport::Tcp(s) => s.deregister(r),
             Transport::Unix(s) => s.deregister(r),
+            Transport::Tls(s) => s.deregister(r),
         }
     }
 }

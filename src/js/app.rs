@@ -59,12 +59,11 @@ js_fn!(
         let method = method_key(&method);
         let priority = if method == "*" { 2 } else { 1 };
         match opt_function(env, a.argv[3], "handler")? {
-            Some(h) => app
-                .router
-                .borrow_mut()
-                .add(method, &pattern, priority, Route::Http(Rc::new(h))),
+            Some(h) => crate::tls::with_router(&app, |r| {
+                r.add(method, &pattern, priority, Route::Http(Rc::new(h)))
+            }),
             None => {
-                app.router.borrow_mut().remove(method, &pattern, priority);
+                crate::tls::with_router(&app, |r| r.remove(method, &pattern, priority));
             }
         }
         Ok(env.undefined())
@@ -141,9 +140,7 @@ js_fn!(
             id: behaviors.len() as u32,
         });
         behaviors.push(behavior.clone());
-        app.router
-            .borrow_mut()
-            .add("get", &pattern, 0, Route::Ws(behavior));
+        crate::tls::with_router(&app, |r| r.add("get", &pattern, 0, Route::Ws(behavior)));
         Ok(env.undefined())
     }
 );

@@ -51,6 +51,7 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"appAddServerName", tls::app_add_server_name),
     (c"appRemoveServerName", tls::app_remove_server_name),
     (c"appMissingServerName", tls::app_missing_server_name),
+    (c"appDomain", tls::app_domain),
     (c"resWriteStatus", http::res_write_status),
     (c"resWriteHeader", http::res_write_header),
     (c"resEnd", http::res_end),
