@@ -17,10 +17,11 @@ impl Key {
     }
 
     pub fn from_f64(n: f64) -> Option<Key> {
-        if !(0.0..9_007_199_254_740_992.0).contains(&n) || n.fract() != 0.0 {
+        // Integral and in range, without `fract` (a libm call on the hot path).
+        let v = n as u64;
+        if v as f64 != n || v >= 1 << 53 {
             return None;
         }
-        let v = n as u64;
         Some(Key {
             index: v as u32,
             gen: (v >> 32) as u32,

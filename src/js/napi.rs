@@ -171,12 +171,16 @@ impl Env {
         matches!(self.kind(v), Kind::Undefined | Kind::Null)
     }
 
-    /// JS truthiness, as uWebSockets.js reads its boolean flags.
+    /// JS truthiness, as uWebSockets.js reads its boolean flags. A real boolean (the usual
+    /// case) costs one N-API call; anything else is coerced.
     pub fn truthy(self, v: Value) -> bool {
-        let mut b = ptr::null_mut();
         let mut out = false;
-        // SAFETY: coercion of a live handle; a failure leaves `out` false.
+        // SAFETY: reading/coercing a live handle; a failure leaves `out` false.
         unsafe {
+            if sys::napi_get_value_bool(self.0, v, &mut out) == sys::Status::napi_ok {
+                return out;
+            }
+            let mut b = ptr::null_mut();
             if sys::napi_coerce_to_bool(self.0, v, &mut b) == sys::Status::napi_ok {
                 sys::napi_get_value_bool(self.0, b, &mut out);
             }
@@ -212,23 +216,22 @@ impl Env {
         what: &str,
         f: impl FnOnce(&[u8]) -> R,
     ) -> JsResult<R> {
-        match self.kind(v) {
-            Kind::String => {
-                self.string_into(v, scratch)?;
-                Ok(f(scratch))
+        // Probe the common binary kinds first: an ArrayBuffer (what handlers receive and echo)
+        // costs one N-API call, a TypedArray two; only then ask for the type.
+        if let Some((data, len)) = self.buffer_parts(v) {
+            if len == 0 {
+                return Ok(f(&[]));
             }
-            Kind::Object => {
-                let (data, len) = self.buffer_parts(v).ok_or_else(|| bytes_error(what))?;
-                if len == 0 {
-                    return Ok(f(&[]));
-                }
-                // SAFETY: N-API returned the backing store of a live ArrayBuffer view; it stays
-                // valid and unmodified for this synchronous call (JS cannot run during `f`).
-                let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
-                Ok(f(bytes))
-            }
-            _ => Err(bytes_error(what)),
+            // SAFETY: N-API returned the backing store of a live ArrayBuffer view; it stays
+            // valid and unmodified for this synchronous call (JS cannot run during `f`).
+            let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
+            return Ok(f(bytes));
         }
+        if self.kind(v) == Kind::String {
+            self.string_into(v, scratch)?;
+            return Ok(f(scratch));
+        }
+        Err(bytes_error(what))
     }
 
     /// Like `with_bytes` but `undefined` counts as empty (uWebSockets.js sends an empty message).
@@ -280,11 +283,12 @@ impl Env {
         let mut yes = false;
         let mut data = ptr::null_mut();
         let mut len = 0usize;
-        // SAFETY: type probes and info getters on a live handle, each checked before use.
+        // SAFETY: info getters on a live handle; each reports a non-ok status (and writes
+        // nothing we use) when the value is not of its kind.
         unsafe {
-            sys::napi_is_arraybuffer(self.0, v, &mut yes);
-            if yes {
-                sys::napi_get_arraybuffer_info(self.0, v, &mut data, &mut len);
+            if sys::napi_get_arraybuffer_info(self.0, v, &mut data, &mut len)
+                == sys::Status::napi_ok
+            {
                 return Some((data, len));
             }
             sys::napi_is_typedarray(self.0, v, &mut yes);
@@ -651,5 +655,32 @@ impl Env {
     pub fn rethrow(self, exception: Value) {
         // SAFETY: throwing a live value on the JS thread.
         unsafe { sys::napi_throw(self.0, exception) };
+    }
+}
+
+impl Env {
+    /// An ArrayBuffer that takes ownership of `bytes` without copying; the Vec is freed when
+    /// the buffer is detached or collected (wherever it went, so a transferred buffer stays valid).
+    pub fn arraybuffer_from_vec(self, bytes: Vec<u8>) -> JsResult<Value> {
+        unsafe extern "C" fn free_vec(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+            // SAFETY: `hint` is the Box<Vec<u8>> leaked below, released exactly once here.
+            drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
+        }
+        let mut boxed = Box::new(bytes);
+        let data = boxed.as_mut_ptr() as *mut c_void;
+        let len = boxed.len();
+        let hint = Box::into_raw(boxed) as *mut c_void;
+        let mut v = ptr::null_mut();
+        // SAFETY: the Vec's heap storage does not move while the Box lives; N-API calls
+        // `free_vec` when the backing store goes away.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(self.0, data, len, Some(free_vec), hint, &mut v)
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: N-API did not take the hint: it is still ours to free.
+            drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
+            return Err(JsError::Pending.or_status(status));
+        }
+        Ok(v)
     }
 }
