@@ -216,6 +216,28 @@ impl Env {
         what: &str,
         f: impl FnOnce(&[u8]) -> R,
     ) -> JsResult<R> {
+        self.bytes_then(v, scratch, false, what, f)
+    }
+
+    /// Like `with_bytes` but `undefined` counts as empty (uWebSockets.js sends an empty message).
+    pub fn with_bytes_opt<R>(
+        self,
+        v: Value,
+        scratch: &mut Vec<u8>,
+        what: &str,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> JsResult<R> {
+        self.bytes_then(v, scratch, true, what, f)
+    }
+
+    fn bytes_then<R>(
+        self,
+        v: Value,
+        scratch: &mut Vec<u8>,
+        undefined_is_empty: bool,
+        what: &str,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> JsResult<R> {
         // Probe the common binary kinds first: an ArrayBuffer (what handlers receive and echo)
         // costs one N-API call, a TypedArray two; only then ask for the type.
         if let Some((data, len)) = self.buffer_parts(v) {
@@ -227,25 +249,13 @@ impl Env {
             let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
             return Ok(f(bytes));
         }
-        if self.kind(v) == Kind::String {
-            self.string_into(v, scratch)?;
-            return Ok(f(scratch));
-        }
-        Err(bytes_error(what))
-    }
-
-    /// Like `with_bytes` but `undefined` counts as empty (uWebSockets.js sends an empty message).
-    pub fn with_bytes_opt<R>(
-        self,
-        v: Value,
-        scratch: &mut Vec<u8>,
-        what: &str,
-        f: impl FnOnce(&[u8]) -> R,
-    ) -> JsResult<R> {
-        if self.kind(v) == Kind::Undefined {
-            Ok(f(&[]))
-        } else {
-            self.with_bytes(v, scratch, what, f)
+        match self.kind(v) {
+            Kind::String => {
+                self.string_into(v, scratch)?;
+                Ok(f(scratch))
+            }
+            Kind::Undefined if undefined_is_empty => Ok(f(&[])),
+            _ => Err(bytes_error(what)),
         }
     }
 
