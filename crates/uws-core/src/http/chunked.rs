@@ -36,7 +36,9 @@ enum State {
     /// Reading hex digits of a chunk size; `seen_digit` rejects an empty size.
     #[default]
     Size,
-    /// After the size: optional whitespace and `;extension` up to CR.
+    /// After the size: optional whitespace, then `;` or CR.
+    SizeWs,
+    /// Inside `;extension`, up to CR.
     Extension,
     SizeLf,
     Data,
@@ -91,9 +93,18 @@ impl ChunkedDecoder {
                     }
                     None if !self.seen_digit => return Err(ChunkedError::Malformed),
                     None => {
-                        self.state = State::Extension;
-                        continue; // re-examine this byte as part of the extension
+                        self.state = State::SizeWs;
+                        continue; // re-examine this byte after the size
                     }
+                },
+                // RFC 9112 7.1.1: only BWS may sit between the size and `;ext`. Anything else
+                // (`0x5`, `5xyz`) is rejected: a proxy reading `0x5` as 5 while we read 0 is a
+                // request-smuggling desync.
+                State::SizeWs => match c {
+                    b' ' | b'\t' => {}
+                    b';' => self.state = State::Extension,
+                    b'\r' => self.state = State::SizeLf,
+                    _ => return Err(ChunkedError::Malformed),
                 },
                 State::Extension => match c {
                     b'\r' => self.state = State::SizeLf,
@@ -234,9 +245,9 @@ mod tests {
 
     #[test]
     fn extensions_ignored_and_trailers_skipped() {
-        let input = b"3;ext=1;q=\"x\"\r\nabc\r\nA \r\n0123456789\r\n0;last\r\nTrailer: x\r\nOther: y\r\n\r\n";
+        let input = b"3;ext=1;q=\"x\"\r\nabc\r\nA \r\n0123456789\r\n2 \t; e\r\nxy\r\n0;last\r\nTrailer: x\r\nOther: y\r\n\r\n";
         let (body, n, done) = run(input, 1).unwrap();
-        assert_eq!(body, b"abc0123456789");
+        assert_eq!(body, b"abc0123456789xy");
         assert_eq!((n, done), (input.len(), true));
     }
 
@@ -276,6 +287,12 @@ mod tests {
             b"0\r\nTrailer: x\n",
             b"0\r\n\rX",
             b"5\r\rhello",
+            // Nothing but whitespace may follow the size before `;` (see State::SizeWs).
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5xyz\r\nhello\r\n",
+            b"5 abc\r\nhello\r\n",
+            b"5 \x0b;x\r\nhello\r\n",
+            b"5\x00\r\nhello\r\n",
         ] {
             assert_eq!(
                 run(bad, 1).unwrap_err(),
