@@ -18,6 +18,7 @@ mod transport;
 mod upgrade;
 mod uv;
 mod ws_conn;
+mod ws_deflate;
 
 use napi_derive::napi;
 

@@ -38,7 +38,8 @@ pub fn on_upgrade_request(
         // A WebSocket version we do not speak: RFC 6455 4.2.2 answers 426 naming ours.
         Err(HandshakeError::UnsupportedVersion) => {
             let _ = http_conn::with_response(lp, key, seq, |_, r| {
-                r.headers.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n")
+                r.headers
+                    .extend_from_slice(b"Sec-WebSocket-Version: 13\r\n")
             });
             let _ = http_conn::end(lp, key, seq, Some(b"426 Upgrade Required"), b"", true);
             return;
@@ -66,7 +67,7 @@ pub fn on_upgrade_request(
         );
         return;
     }
-    let (ws_key, protocol) = {
+    let (ws_key, protocol, extensions) = {
         let slot = lp.request.borrow();
         let Ok((head, buf)) = slot.head(req_seq) else {
             return;
@@ -79,7 +80,11 @@ pub fn on_upgrade_request(
             .header(buf, b"sec-websocket-protocol")
             .unwrap_or(b"")
             .to_vec();
-        (k, p)
+        let x = head
+            .header(buf, b"sec-websocket-extensions")
+            .unwrap_or(b"")
+            .to_vec();
+        (k, p, x)
     };
     let Ok(user_data) = lp.env.object() else {
         return;
@@ -91,7 +96,7 @@ pub fn on_upgrade_request(
         user_data,
         &ws_key,
         &protocol,
-        b"",
+        &extensions,
         behavior.clone(),
     ) {
         lp.env.throw(e);
@@ -111,14 +116,21 @@ pub fn upgrade(
     user_data: Value,
     ws_key: &[u8],
     protocol: &[u8],
-    _extensions: &[u8],
+    extensions: &[u8],
     behavior: Rc<Behavior>,
 ) -> JsResult<()> {
     let accept = accept_key(ws_key);
     // uWebSockets selects the first offered protocol when given the raw header.
     let protocol = protocol.split(|b| *b == b',').next().unwrap_or(b"");
     let protocol = trim(protocol);
-    let mut head = response_head(&accept, Some(protocol).filter(|p| !p.is_empty()), None);
+    // permessage-deflate, negotiated from the client's offers (the raw request header, passed
+    // through by the application in `res.upgrade`).
+    let deflate = crate::ws_deflate::negotiate_for(&behavior, extensions);
+    let mut head = response_head(
+        &accept,
+        Some(protocol).filter(|p| !p.is_empty()),
+        deflate.as_ref().map(|a| a.response.as_bytes()),
+    );
     // uWebSockets.js adds its usual Date and uWebSockets headers to the 101 as well.
     head.truncate(head.len() - 2);
     head.extend_from_slice(b"Date: ");
@@ -137,6 +149,9 @@ pub fn upgrade(
         c.write(lp, key, &[&head]);
     }
     crate::ws_conn::install(lp, key, behavior.clone());
+    if let Some(agreement) = &deflate {
+        crate::ws_deflate::enable(lp, key, agreement);
+    }
     let env = lp.env;
     let factory = lp.factories.borrow().as_ref().map(|f| f.websocket.get());
     let Some(factory) = factory else {

@@ -7,8 +7,10 @@
 //! - [`handshake`]: the HTTP upgrade (accept key, request checks, 101 response head).
 //! - [`receiver`]: the incoming byte stream turned into message/control events.
 //! - [`error`]: the protocol errors that fail a connection.
+//! - [`deflate`]: permessage-deflate (RFC 7692) negotiation, compression and bounded inflation.
 
 pub mod close;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
