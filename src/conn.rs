@@ -211,7 +211,9 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
 
 /// Reads until the kernel has nothing more (edge-triggered readiness), handing each read to the
 /// connection's protocol. JS may close the connection at any point; every step re-checks.
-pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
+/// `to_end`: the peer's FIN or an error came with this edge, so keep reading until the end of
+/// the stream is seen (there will be no further edge for it).
+pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8], to_end: bool) {
     // TLS: rustls decides how much each read returns (no short-read shortcut); what must wait
     // for the end of the read step (missingServerName, writes rustls refused) runs after it.
     let tls_app = lp
@@ -220,13 +222,14 @@ pub fn read_and_dispatch(lp: &Rc<Loop>, key: Key, buf: &mut [u8]) {
         .get(key)
         .filter(|c| c.stream.is_tls())
         .map(|c| c.app);
-    read_steps(lp, key, buf, tls_app.is_some());
+    read_steps(lp, key, buf, tls_app.is_some() || to_end);
     if let Some(app) = tls_app {
         crate::tls::after_read(lp, key, app);
     }
 }
 
-fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], tls: bool) {
+/// `until_would_block`: no short-read shortcut (TLS, or the end of stream is pending).
+fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], until_would_block: bool) {
     loop {
         let r = {
             let mut conns = lp.conns.borrow_mut();
@@ -241,7 +244,7 @@ fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], tls: bool) {
             Ok(n) => {
                 on_data(lp, key, &mut buf[..n]);
                 // A short read emptied the kernel buffer: the next arrival raises a new edge.
-                if n < buf.len() && !tls {
+                if n < buf.len() && !until_would_block {
                     return;
                 }
             }

@@ -77,6 +77,8 @@ pub struct Loop {
     deferred: RefCell<Vec<(Key, Deferred)>>,
     defer_timer: *mut uv::UvHandle,
     defer_armed: Cell<bool>,
+    /// A flush of `to_flush` is due on the next loop iteration (see `defer_flush`).
+    flush_deferred: Cell<bool>,
 }
 
 impl Loop {
@@ -139,6 +141,7 @@ impl Loop {
             deferred: RefCell::new(Vec::new()),
             defer_timer,
             defer_armed: Cell::new(false),
+            flush_deferred: Cell::new(false),
         })
     }
 
@@ -162,8 +165,21 @@ impl Loop {
         self.push_deferred(key, Deferred::CloseWs);
     }
 
+    /// Flushes the sockets scheduled with `schedule_flush` on the next loop iteration: writes
+    /// corked outside a wakeup (a publish from a timer or setImmediate) coalesce until then, as
+    /// uWebSockets' topic tree drains once per loop iteration.
+    pub fn defer_flush(&self) {
+        if !self.flush_deferred.replace(true) {
+            self.arm_deferred();
+        }
+    }
+
     fn push_deferred(&self, key: Key, what: Deferred) {
         self.deferred.borrow_mut().push((key, what));
+        self.arm_deferred();
+    }
+
+    fn arm_deferred(&self) {
         if !self.defer_armed.replace(true) && !self.closed.get() {
             // SAFETY: the timer handle is initialised and open while `closed` is false.
             unsafe { uv::uv_timer_start(self.defer_timer, on_deferred, 0, 0) };
@@ -172,11 +188,13 @@ impl Loop {
 
     fn run_deferred(self: &Rc<Self>) {
         self.defer_armed.set(false);
+        // `to_flush` is flushed when the wakeup running this returns.
+        self.flush_deferred.set(false);
         let keys = std::mem::take(&mut *self.deferred.borrow_mut());
         for (key, what) in keys {
             match what {
                 Deferred::ResumeHttp => crate::http_conn::resume(self, key),
-                Deferred::Read => self.on_readable(key),
+                Deferred::Read => self.on_readable(key, false),
                 Deferred::CloseWs => crate::ws_conn::finish(self, key, 1006, b"", true),
             }
         }
@@ -280,19 +298,21 @@ impl Loop {
                 crate::conn::on_writable(self, key);
             }
             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                self.on_readable(key);
+                // A FIN or error that came with data is reported in this same edge only: read
+                // on to the end of the stream instead of stopping at a short read.
+                self.on_readable(key, ev.is_read_closed() || ev.is_error());
             }
         }
         *self.events.borrow_mut() = events;
     }
 
-    fn on_readable(self: &Rc<Self>, key: Key) {
+    fn on_readable(self: &Rc<Self>, key: Key, to_end: bool) {
         let mut buf = std::mem::take(&mut *self.read_buf.borrow_mut());
         if buf.is_empty() {
             // Re-entered while the buffer is lent out (cannot happen from libuv): skip.
             return;
         }
-        crate::conn::read_and_dispatch(self, key, &mut buf);
+        crate::conn::read_and_dispatch(self, key, &mut buf, to_end);
         *self.read_buf.borrow_mut() = buf;
     }
 
@@ -317,6 +337,7 @@ impl Loop {
         for key in listeners {
             self.listeners.borrow_mut().remove(key);
         }
+        napi::destroy_async_context(self.env, self.async_context);
         // SAFETY: the handles were initialised in `new` and are stopped once here.
         unsafe {
             uv::uv_poll_stop(self.uv_poll);

@@ -8,8 +8,6 @@ use crate::event_loop::Loop;
 use crate::js::napi::Value;
 use crate::slab::Key;
 use std::rc::Rc;
-use std::sync::Arc;
-use uws_core::ws::frame::{encode_header, OpCode};
 
 pub fn sub_id(key: Key) -> u64 {
     (key.gen as u64) << 32 | key.index as u64
@@ -40,7 +38,8 @@ fn notify(lp: &Loop, b: &Behavior, ws: Value, topic: &[u8], new: usize, old: usi
     }
 }
 
-/// Returns false if already (un)subscribed.
+/// Subscribing always returns true (also when already subscribed, as uWebSockets.js v20);
+/// unsubscribing returns whether the socket was subscribed. `subscription` fires only on a change.
 pub fn set_subscribed(lp: &Loop, key: Key, ws: Value, topic: &[u8], on: bool) -> bool {
     let Some(app) = app_of(lp, key) else {
         return false;
@@ -54,7 +53,7 @@ pub fn set_subscribed(lp: &Loop, key: Key, ws: Value, topic: &[u8], on: bool) ->
         }
     };
     let Some((old, new)) = change else {
-        return false;
+        return on;
     };
     let behavior = match lp.conns.borrow().get(key).map(|c| &c.state) {
         Some(State::Ws(w)) => Some(w.behavior.clone()),
@@ -92,8 +91,16 @@ pub fn remove_subscriber(lp: &Loop, key: Key, ws: Value, b: &Behavior) {
     }
 }
 
-/// Sends `payload` to every subscriber of `topic` but `exclude`; one frame, shared.
-/// Returns whether anyone subscribes to the topic.
+/// uWebSockets' cork buffer size: publishes of at least this many bytes take its `publishBig`
+/// path, which reports success whenever the topic exists (even if only the sender holds it).
+const BIG_MESSAGE: usize = 16 * 1024;
+
+/// Sends `payload` to every subscriber of `topic` but `exclude`; one frame, shared (with
+/// `compress`, one compressed frame shared by the subscribers that negotiated permessage-deflate
+/// with the shared compressor: see `ws_deflate::PublishFrames`).
+/// Returns what uWebSockets.js v20 returns: false if the topic has no subscribers; otherwise
+/// whether some subscriber other than `exclude` was addressed (whether or not its backpressure
+/// dropped the message), except that payloads of 16 KiB and more return true.
 pub fn publish(
     lp: &Loop,
     app: &App,
@@ -101,18 +108,21 @@ pub fn publish(
     payload: &[u8],
     binary: bool,
     exclude: Option<Key>,
+    compress: bool,
 ) -> bool {
     let subscribers: Vec<u64> = app.topics.borrow().subscribers(topic).to_vec();
     if subscribers.is_empty() {
         return false;
     }
-    let opcode = if binary { OpCode::Binary } else { OpCode::Text };
-    let mut header = [0u8; 10];
-    let n = encode_header(&mut header, true, opcode, false, payload.len());
-    let mut frame = Vec::with_capacity(n + payload.len());
-    frame.extend_from_slice(&header[..n]);
-    frame.extend_from_slice(payload);
-    let frame: Arc<[u8]> = frame.into();
+    if subscribers.iter().all(|&id| Some(key_of(id)) == exclude) {
+        return payload.len() >= BIG_MESSAGE;
+    }
+    let mut frames = crate::ws_deflate::PublishFrames::new(payload, binary, compress);
+    // Outside a loop wakeup (a timer, setImmediate) small publishes are corked on each
+    // subscriber and flushed on the next loop iteration, as uWebSockets' topic tree drains once
+    // per iteration: a burst of N publishes costs one write per subscriber, not N. Order holds:
+    // a later uncorked send writes the queue first. Big ones go at once (upstream's publishBig).
+    let defer = !lp.in_wakeup() && payload.len() < BIG_MESSAGE;
     let mut dropped = Vec::new();
     {
         let mut conns = lp.conns.borrow_mut();
@@ -130,8 +140,16 @@ pub fn publish(
                 dropped.push(key);
                 continue;
             }
-            c.write_shared(lp, key, &frame);
+            let cork = defer && !c.corked;
+            c.corked |= cork;
+            frames.write(lp, key, c);
+            if cork {
+                c.corked = false;
+            }
         }
+    }
+    if defer {
+        lp.defer_flush();
     }
     for key in dropped {
         crate::ws_conn::on_publish_dropped(lp, key, payload, binary);

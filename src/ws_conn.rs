@@ -9,7 +9,7 @@ use crate::slab::Key;
 use std::rc::Rc;
 use uws_core::ws::close::encode_close_payload;
 use uws_core::ws::frame::{encode_header, OpCode};
-use uws_core::ws::{Event, ProtocolError, Receiver, ReceiverConfig};
+use uws_core::ws::{Event, Payload, ProtocolError, Receiver, ReceiverConfig};
 
 /// uWebSockets.js send results.
 pub const BACKPRESSURE: u32 = 0;
@@ -27,6 +27,8 @@ pub struct WsConn {
     pub awaiting_pong: bool,
     /// Tick at which maxLifetime closes the socket (0 = none).
     pub expires_at: u64,
+    /// permessage-deflate, when negotiated at the upgrade.
+    pub deflate: Option<Box<crate::ws_deflate::SocketDeflate>>,
 }
 
 impl WsConn {
@@ -43,6 +45,7 @@ impl WsConn {
             js: None,
             awaiting_pong: false,
             expires_at: 0,
+            deflate: None,
         }
     }
 }
@@ -101,10 +104,40 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
         let h = &b.handlers;
         match ev {
             Event::Message {
+                payload,
+                binary,
+                compressed: true,
+            } => {
+                use crate::ws_deflate::{self as deflate, InflateFailure};
+                match deflate::inflate(lp, key, payload.as_slice(data), binary) {
+                    Ok(message) => {
+                        if let Some(f) = &h.message {
+                            call_with_buffer(lp, f, js, &message, Some(binary));
+                        }
+                        deflate::recycle(message);
+                    }
+                    Err(InflateFailure::Inflation) => {
+                        finish(lp, key, 1006, deflate::INFLATION_ERROR, true);
+                        return;
+                    }
+                    Err(InflateFailure::Protocol(e)) => {
+                        fail(lp, key, e);
+                        return;
+                    }
+                }
+            }
+            Event::Message {
                 payload, binary, ..
             } => {
                 if let Some(f) = &h.message {
-                    call_with_buffer(lp, f, js, payload.as_slice(data), Some(binary));
+                    match payload {
+                        // A large message assembled by the receiver is lent as is: no copy and
+                        // no fresh JS allocation (the profile's top cost for 256 KiB messages).
+                        Payload::Owned(v) if v.len() >= LEND_THRESHOLD => {
+                            call_with_owned(lp, f, js, v, binary)
+                        }
+                        p => call_with_buffer(lp, f, js, p.as_slice(data), Some(binary)),
+                    }
                 }
             }
             Event::Ping(payload) => {
@@ -216,6 +249,19 @@ pub fn on_drain(lp: &Rc<Loop>, key: Key) {
     }
 }
 
+/// Messages at least this large that the receiver already owns are handed to JS without a copy
+/// (below it, copying into a fresh ArrayBuffer is cheaper than an external one).
+const LEND_THRESHOLD: usize = 32 * 1024;
+
+fn call_with_owned(lp: &Loop, f: &Ref, js: Value, bytes: Vec<u8>, binary: bool) {
+    let env = lp.env;
+    let Ok(ab) = env.arraybuffer_from_vec(bytes) else {
+        return;
+    };
+    lp.call(f.get(), &[js, ab, env.boolean(binary)]);
+    env.detach(ab);
+}
+
 fn call_with_buffer(lp: &Loop, f: &Ref, js: Value, bytes: &[u8], binary: Option<bool>) {
     let env = lp.env;
     let Ok(ab) = env.arraybuffer(bytes) else {
@@ -240,7 +286,18 @@ fn write_frame(lp: &Loop, key: Key, opcode: OpCode, payload: &[u8], fin: bool) {
 
 /// `ws.send` and the fragment variants: the uWebSockets.js drop check runs first, on the bytes
 /// already buffered, so one large send on an empty socket is always accepted.
-pub fn send(lp: &Loop, key: Key, opcode: OpCode, payload: &[u8], fin: bool) -> JsResult<u32> {
+///
+/// `compress` deflates a whole (fin) non-empty data message when permessage-deflate was
+/// negotiated, as uWebSockets.js does; fragments always go uncompressed (uWebSockets.js would
+/// set RSV1 on every fragment, which RFC 7692 forbids on continuation frames).
+pub fn send(
+    lp: &Loop,
+    key: Key,
+    opcode: OpCode,
+    payload: &[u8],
+    fin: bool,
+    compress: bool,
+) -> JsResult<u32> {
     let dropped = {
         let mut conns = lp.conns.borrow_mut();
         let c = match conns.get_mut(key) {
@@ -258,9 +315,26 @@ pub fn send(lp: &Loop, key: Key, opcode: OpCode, payload: &[u8], fin: bool) -> J
             if settings.reset_idle_timeout_on_send && settings.idle_timeout > 0 {
                 c.timeout_at = lp.tick.get() + settings.idle_timeout as u64;
             }
+            let compressible = compress
+                && fin
+                && matches!(opcode, OpCode::Text | OpCode::Binary)
+                && !payload.is_empty();
+            let deflated = match &mut c.state {
+                State::Ws(ws) if compressible => ws
+                    .deflate
+                    .as_deref_mut()
+                    .and_then(|d| crate::ws_deflate::compress(d, payload)),
+                _ => None,
+            };
             let mut header = [0u8; 10];
-            let n = encode_header(&mut header, fin, opcode, false, payload.len());
-            c.write(lp, key, &[&header[..n], payload]);
+            if let Some(deflated) = deflated {
+                let n = encode_header(&mut header, fin, opcode, true, deflated.len());
+                c.write(lp, key, &[&header[..n], &deflated]);
+                crate::ws_deflate::recycle(deflated);
+            } else {
+                let n = encode_header(&mut header, fin, opcode, false, payload.len());
+                c.write(lp, key, &[&header[..n], payload]);
+            }
             return Ok(if c.buffered_amount() > 0 {
                 BACKPRESSURE
             } else {

@@ -579,6 +579,12 @@ pub fn async_context(env: Env, resource: Value) -> JsResult<sys::napi_async_cont
     Ok(ctx)
 }
 
+/// Releases a context made by `async_context` (environment teardown).
+pub fn destroy_async_context(env: Env, ctx: sys::napi_async_context) {
+    // SAFETY: `ctx` came from napi_async_init on this env and is destroyed exactly once.
+    unsafe { sys::napi_async_destroy(env.0, ctx) };
+}
+
 pub fn uv_loop(env: Env) -> JsResult<*mut sys::uv_loop_s> {
     let mut lp = ptr::null_mut();
     check!(sys::napi_get_uv_event_loop(env.0, &mut lp));

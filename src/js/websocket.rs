@@ -32,9 +32,11 @@ js_fn!(
     ws_send(env, info) {
         let a = env.args::<4>(info)?;
         let lp = Loop::get(env)?;
-        let k = open_key(&lp, env, a.argv[0])?;
+        // ws_conn::send checks that the socket is open (one slab lookup, not two).
+        let k = key(env, a.argv[0], "WebSocket")?;
         let opcode = if env.truthy(a.argv[2]) { OpCode::Binary } else { OpCode::Text };
-        let status = with_message(&lp, env, a.argv[1], |m| ws_conn::send(&lp, k, opcode, m, true))??;
+        let compress = env.truthy(a.argv[3]);
+        let status = with_message(&lp, env, a.argv[1], |m| ws_conn::send(&lp, k, opcode, m, true, compress))??;
         Ok(env.number(status as f64))
     }
 );
@@ -52,7 +54,8 @@ js_fn!(
             _ => OpCode::Continuation,
         };
         let fin = part == 2;
-        let status = with_message(&lp, env, a.argv[1], |m| ws_conn::send(&lp, k, opcode, m, fin))??;
+        // Fragments go uncompressed (see ws_conn::send).
+        let status = with_message(&lp, env, a.argv[1], |m| ws_conn::send(&lp, k, opcode, m, fin, false))??;
         Ok(env.number(status as f64))
     }
 );
@@ -63,7 +66,7 @@ js_fn!(ws_ping(env, info) {
     let k = open_key(&lp, env, a.argv[0])?;
     let status = with_message(&lp, env, a.argv[1], |m| {
         let m = &m[..m.len().min(125)];
-        ws_conn::send(&lp, k, OpCode::Ping, m, true)
+        ws_conn::send(&lp, k, OpCode::Ping, m, true, false)
     })??;
     Ok(env.number(status as f64))
 });
@@ -192,16 +195,16 @@ js_fn!(
         let k = open_key(&lp, env, a.argv[0])?;
         let topic = env.bytes_owned(a.argv[1], "topic")?;
         let binary = env.truthy(a.argv[3]);
+        let compress = env.truthy(a.argv[4]);
         let app = {
             let app_key = lp.conns.borrow().get(k).map(|c| c.app);
             app_key.and_then(|ak| lp.apps.borrow().get(ak).cloned())
         };
         let Some(app) = app else { return Ok(env.boolean(false)) };
-        if !app.topics.borrow().has_subscriptions(crate::pubsub_glue::sub_id(k)) {
-            return Ok(env.boolean(false));
-        }
+        // The message is checked (and a bad one throws) even when nothing will be sent.
         let r = with_message(&lp, env, a.argv[2], |m| {
-            crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, Some(k))
+            app.topics.borrow().has_subscriptions(crate::pubsub_glue::sub_id(k))
+                && crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, Some(k), compress)
         })?;
         Ok(env.boolean(r))
     }
