@@ -273,7 +273,11 @@ fn blocked_queue_retries_after_enough_was_queued() {
     let calls = w.calls.len();
     q.send(&mut w, &[&chunk], false).unwrap();
     q.send(&mut w, &[&chunk], false).unwrap();
-    assert_eq!(w.calls.len(), calls, "200 KiB since WouldBlock: still no syscall");
+    assert_eq!(
+        w.calls.len(),
+        calls,
+        "200 KiB since WouldBlock: still no syscall"
+    );
     // The peer drained meanwhile: the send that crosses RETRY_WHILE_BLOCKED writes it all.
     w.after = Step::Accept(usize::MAX);
     assert_eq!(q.send(&mut w, &[&chunk], false).unwrap(), 4 * chunk.len());
