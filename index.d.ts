@@ -274,25 +274,25 @@ export interface TemplatedApp {
     /** Listens on a unix domain socket. */
     listen_unix(cb: (listenSocket: us_listen_socket) => void | Promise<void>, path: RecognizedString) : TemplatedApp;
     /** Routes GET requests matching pattern (`/path`, `/users/:id`, `/static/*`). */
-    get(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    get(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes POST requests. */
-    post(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    post(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes OPTIONS requests. */
-    options(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    options(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes DELETE requests. */
-    del(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    del(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes PATCH requests. */
-    patch(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    patch(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes PUT requests. */
-    put(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    put(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes HEAD requests. */
-    head(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    head(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes CONNECT requests. */
-    connect(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    connect(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes TRACE requests. */
-    trace(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    trace(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Routes requests of any method. */
-    any(pattern: RecognizedString, handler: (res: HttpResponse, req: HttpRequest) => void | Promise<void>) : TemplatedApp;
+    any(pattern: RecognizedString, handler: ((res: HttpResponse, req: HttpRequest) => void | Promise<void>) | ArrayBuffer) : TemplatedApp;
     /** Accepts WebSocket connections on pattern. */
     ws<UserData>(pattern: RecognizedString, behavior: WebSocketBehavior<UserData>) : TemplatedApp;
     /** Publishes to every subscriber of topic in this app. See WebSocket.publish. */
@@ -355,6 +355,19 @@ export function stats() : SendQueueStats;
 
 /** uws-rs addition: restarts peakQueuedBytes from the current queuedBytes. */
 export function resetPeakStats() : void;
+
+/** A response described once and served for every request of a route, without calling
+ * application JS (uWebSockets.js v20.4x). Pass what `end()` returns as the route handler:
+ * `app.get('/', new DeclarativeResponse().writeHeader('a', 'b').write('hi ').writeParameterValue('0').end('!'))`. */
+export class DeclarativeResponse {
+    writeHeader(key: RecognizedString, value: RecognizedString) : DeclarativeResponse;
+    writeBody() : DeclarativeResponse;
+    writeQueryValue(key: RecognizedString) : DeclarativeResponse;
+    writeHeaderValue(key: RecognizedString) : DeclarativeResponse;
+    write(value: RecognizedString) : DeclarativeResponse;
+    writeParameterValue(key: RecognizedString) : DeclarativeResponse;
+    end(value?: RecognizedString) : ArrayBuffer;
+}
 
 /** HTTP/3 app of uWebSockets.js (experimental upstream): not implemented, throws. */
 export function H3App(options?: AppOptions) : never;

@@ -8,6 +8,7 @@ const { HttpResponse, HttpRequest } = require('./lib/http.js');
 const { WebSocketContext, ListenSocket } = require('./lib/handles.js');
 const { App, SSLApp } = require('./lib/app.js');
 const compression = require('./lib/compression.js');
+const { DeclarativeResponse } = require('./lib/declarative.js');
 
 native.init({
   websocket: (key, userData) => {
@@ -27,6 +28,7 @@ native.init({
 module.exports = {
   App,
   SSLApp,
+  DeclarativeResponse,
   us_listen_socket_close(listenSocket) { native.listenClose(ListenSocket.keyOf(listenSocket)); },
   us_socket_local_port(listenSocket) { return native.listenPort(ListenSocket.keyOf(listenSocket)); },
   getParts(body, contentType) { return native.getParts(body, contentType); },

@@ -9,6 +9,7 @@ export default uWS;
 export const {
   App,
   SSLApp,
+  DeclarativeResponse,
   us_listen_socket_close,
   us_socket_local_port,
   getParts,

@@ -77,7 +77,7 @@ type DeclaredButNotExported = Exclude<Declared, Runtime>;
 type ExportedButNotDeclared = Exclude<Runtime, Declared>;
 export const declaredButNotExported: [DeclaredButNotExported] extends [never] ? true : DeclaredButNotExported = true;
 export const exportedButNotDeclared: [ExportedButNotDeclared] extends [never] ? true : ExportedButNotDeclared = true;
-type Kind<T> = T extends (...args: any[]) => any ? 'function' : T extends number ? 'number' : T extends string ? 'string' : 'object';
+type Kind<T> = T extends (...args: any[]) => any ? 'function' : T extends abstract new (...args: any[]) => any ? 'function' : T extends number ? 'number' : T extends string ? 'string' : 'object';
 export const kinds: { [K in Declared & Runtime]: Kind<(typeof uWS)[K]> } = runtime;
 `);
     const { status, out } = runTsc(path.join(dir, 'tsconfig.json'));

@@ -3,6 +3,7 @@
 
 const native = require('./native.js');
 const { ListenSocket } = require('./handles.js');
+const { compileDeclarative } = require('./declarative.js');
 
 function checkPattern(pattern) {
   if (typeof pattern !== 'string') throw new TypeError('pattern must be a string');
@@ -16,7 +17,9 @@ class TemplatedApp {
 
   #route(method, pattern, handler) {
     checkPattern(pattern);
-    if (handler != null && typeof handler !== 'function') throw new TypeError('handler must be a function');
+    // A DeclarativeResponse program (what its end() returns) is served by a compiled handler.
+    if (handler instanceof ArrayBuffer) handler = compileDeclarative(handler);
+    if (handler != null && typeof handler !== 'function') throw new TypeError('handler must be a function or a DeclarativeResponse');
     native.appRoute(this.#key, method, pattern, handler);
     return this;
   }
