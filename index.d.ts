@@ -311,6 +311,11 @@ export interface TemplatedApp {
     filter(cb: (res: HttpResponse, count: number) => void | Promise<void>) : TemplatedApp;
     /** Closes every listen socket and connection of this app. Later v20 addition. */
     close() : TemplatedApp;
+    /** Acceptor pattern: a number naming this app, to give to an acceptor app in another thread. */
+    getDescriptor() : number;
+    /** Hands this app's accepted connections to the child app `descriptor`, round-robin. */
+    addChildAppDescriptor(descriptor: number) : TemplatedApp;
+    removeChildAppDescriptor(descriptor: number) : TemplatedApp;
 }
 
 /** Creates a plain (non-TLS) app. */

@@ -131,3 +131,42 @@ describe('shared storage (uWebSockets.js v20 setString/incInteger/...)', () => {
     assert.throws(() => uWS.H3App(), /not supported/);
   });
 });
+
+describe('acceptor pattern (getDescriptor / addChildAppDescriptor)', () => {
+  it('an acceptor app hands its connections to child apps in workers, round-robin', { timeout: 30000 }, async (t) => {
+    if (impl === 'uws') {
+      t.skip('getDescriptor/addChildAppDescriptor arrived in uWebSockets.js after v20.30');
+      return;
+    }
+    const src = `
+      const { parentPort, workerData, threadId } = require('node:worker_threads');
+      const uWS = require(workerData.module);
+      const app = uWS.App().get('/*', (res) => { res.end('child ' + threadId); });
+      parentPort.postMessage(app.getDescriptor());
+    `;
+    const workers = [0, 1].map(() => new Worker(src, { eval: true, workerData: { module: modulePath() } }));
+    t.after(() => Promise.all(workers.map((w) => w.terminate())));
+    const descriptors = await withTimeout(
+      Promise.all(workers.map((w) => new Promise((r) => w.once('message', r)))), 10000, 'descriptors');
+    const acceptor = uWS.App().get('/*', (res) => { res.end('acceptor'); });
+    for (const d of descriptors) acceptor.addChildAppDescriptor(d);
+    const token = listenSync(acceptor, '127.0.0.1', 0);
+    t.after(() => uWS.us_listen_socket_close(token));
+    const port = uWS.us_socket_local_port(token);
+    const http = require('node:http');
+    const get = () => new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (r) => {
+        let b = '';
+        r.on('data', (d) => (b += d));
+        r.on('end', () => resolve(b));
+      }).on('error', reject);
+    });
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await withTimeout(get(), 5000, 'request'));
+    const expected = workers.map((w) => `child ${w.threadId}`);
+    assert.deepEqual(answers, [0, 1, 2, 3, 4, 5].map((i) => expected[i % 2]), 'round-robin over the children');
+
+    for (const d of descriptors) acceptor.removeChildAppDescriptor(d);
+    assert.equal(await withTimeout(get(), 5000, 'request'), 'acceptor', 'without children it serves itself');
+  });
+});

@@ -72,6 +72,11 @@ class TemplatedApp {
   numSubscribers(topic) { return native.appNumSubscribers(this.#key, topic); }
   close() { native.appClose(this.#key); return this; }
 
+  // Acceptor pattern: a worker's app gives its descriptor; the accepting app hands it sockets.
+  getDescriptor() { return native.appGetDescriptor(this.#key); }
+  addChildAppDescriptor(descriptor) { native.appChild(this.#key, descriptor, true); return this; }
+  removeChildAppDescriptor(descriptor) { native.appChild(this.#key, descriptor, false); return this; }
+
   // TLS server names (SNI) only matter for SSLApp; App accepts and ignores them, as upstream
   // does. missingServerName's callback runs after the handshake that met the name (which gets
   // the default certificate), not inside it; see src/tls.rs.

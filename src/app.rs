@@ -68,6 +68,9 @@ pub struct Behavior {
 
 #[derive(Default)]
 pub struct App {
+    /// Child app descriptors this acceptor app hands its connections to, round-robin.
+    pub children: RefCell<Vec<u64>>,
+    pub next_child: std::cell::Cell<usize>,
     /// `app.filter(cb)` handlers.
     pub filters: RefCell<Vec<Rc<Ref>>>,
     pub router: RefCell<Router<Route>>,

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 /// mio tokens of listening sockets carry this bit; connection tokens are slab indexes.
 pub const LISTENER_BIT: usize = 1 << 40;
+/// The token of the loop's waker (sockets handed over by an acceptor app on another thread).
+const WAKER_TOKEN: usize = 1 << 41;
 /// One reusable read buffer per loop (as uSockets does): reads never allocate.
 const READ_BUFFER_SIZE: usize = 512 * 1024;
 /// Coarse timer granularity for idle timeouts, closing sockets and HTTP keep-alive.
@@ -79,6 +81,9 @@ pub struct Loop {
     defer_armed: Cell<bool>,
     /// A flush of `to_flush` is due on the next loop iteration (see `defer_flush`).
     flush_deferred: Cell<bool>,
+    /// Inbox for sockets handed over by an acceptor app, created on first `getDescriptor`.
+    mailbox: RefCell<Option<crate::acceptor::Mailbox>>,
+    id: u64,
 }
 
 impl Loop {
@@ -142,7 +147,27 @@ impl Loop {
             defer_timer,
             defer_armed: Cell::new(false),
             flush_deferred: Cell::new(false),
+            mailbox: RefCell::new(None),
+            id: crate::acceptor::next_id(),
         })
+    }
+
+    /// This loop's inbox and waker for the acceptor pattern (created once, on demand).
+    pub fn mailbox(&self) -> std::io::Result<crate::acceptor::Mailbox> {
+        let mut slot = self.mailbox.borrow_mut();
+        if let Some(m) = slot.as_ref() {
+            return Ok(m.clone());
+        }
+        let waker = mio::Waker::new(self.poll.borrow().registry(), Token(WAKER_TOKEN))?;
+        let m = crate::acceptor::Mailbox {
+            inbox: Default::default(),
+            waker: std::sync::Arc::new(waker),
+            loop_id: self.id,
+        };
+        *slot = Some(m.clone());
+        drop(slot);
+        self.update_ref();
+        Ok(m)
     }
 
     pub fn registry(&self) -> std::cell::Ref<'_, Poll> {
@@ -214,7 +239,9 @@ impl Loop {
         if self.closed.get() {
             return;
         }
-        let want = self.listeners.borrow().len() + self.conns.borrow().len() > 0;
+        // A child app of an acceptor (it gave out a descriptor) waits for sockets like a listener.
+        let want = self.listeners.borrow().len() + self.conns.borrow().len() > 0
+            || self.mailbox.borrow().is_some();
         if want != self.referenced.get() {
             self.referenced.set(want);
             // SAFETY: the poll handle is initialised and not closed (checked via `closed`).
@@ -287,6 +314,13 @@ impl Loop {
         }
         for ev in events.iter() {
             let Token(t) = ev.token();
+            if t == WAKER_TOKEN {
+                let inbox = self.mailbox.borrow().as_ref().map(|m| m.inbox.clone());
+                if let Some(inbox) = inbox {
+                    crate::acceptor::drain_inbox(self, &inbox);
+                }
+                continue;
+            }
             if t & LISTENER_BIT != 0 {
                 crate::listen::on_acceptable(self, t & !LISTENER_BIT);
                 continue;
@@ -338,6 +372,7 @@ impl Loop {
             self.listeners.borrow_mut().remove(key);
         }
         napi::destroy_async_context(self.env, self.async_context);
+        crate::acceptor::unregister_loop(self.id);
         // SAFETY: the handles were initialised in `new` and are stopped once here.
         unsafe {
             uv::uv_poll_stop(self.uv_poll);

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod js;
+mod acceptor;
 mod app;
 mod conn;
 mod event_loop;

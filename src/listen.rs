@@ -152,6 +152,9 @@ pub fn on_acceptable(lp: &Rc<Loop>, index: usize) {
         };
         match accepted {
             Ok((stream, peer, app)) => {
+                let Some(stream) = hand_to_child(lp, app, stream, peer) else {
+                    continue;
+                };
                 if let Some(stream) = crate::tls::wrap(lp, app, stream) {
                     crate::conn::accept(lp, app, stream, peer)
                 }
@@ -161,5 +164,31 @@ pub fn on_acceptable(lp: &Rc<Loop>, index: usize) {
             // readiness returns when another connection arrives.
             Err(_) => return,
         }
+    }
+}
+
+/// An acceptor app (one with child app descriptors) passes TCP connections on, round-robin;
+/// returns the stream when it stays here (no children, or the chosen child is gone).
+fn hand_to_child(lp: &Loop, app: Key, stream: Transport, peer: Peer) -> Option<Transport> {
+    let child = {
+        let apps = lp.apps.borrow();
+        let a = apps.get(app)?;
+        let children = a.children.borrow();
+        if children.is_empty() {
+            None
+        } else {
+            let i = a.next_child.get() % children.len();
+            a.next_child.set(i + 1);
+            Some(children[i])
+        }
+    };
+    match (child, stream, peer) {
+        (Some(d), Transport::Tcp(s), Peer::Ip(addr)) => {
+            match crate::acceptor::hand_over(d, s, addr) {
+                Ok(()) => None,
+                Err(s) => Some(Transport::Tcp(s)),
+            }
+        }
+        (_, stream, _) => Some(stream),
     }
 }

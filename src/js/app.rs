@@ -200,6 +200,40 @@ js_fn!(
     }
 );
 
+js_fn!(
+    /// `appGetDescriptor(app) -> number`: this app as a child of an acceptor app.
+    app_get_descriptor(env, info) {
+        let a = env.args::<1>(info)?;
+        let lp = Loop::get(env)?;
+        let k = key(env, a.argv[0], "app")?;
+        if lp.apps.borrow().get(k).is_none() {
+            return Err(error("this App was closed"));
+        }
+        let d = crate::acceptor::descriptor(&lp, k)
+            .map_err(|e| error(format!("uws-rs: getDescriptor: {e}")))?;
+        Ok(env.number(d as f64))
+    }
+);
+
+js_fn!(
+    /// `appChild(app, descriptor, add)`: add or remove a child app descriptor.
+    app_child(env, info) {
+        let a = env.args::<3>(info)?;
+        let lp = Loop::get(env)?;
+        let app = app_of(&lp, env, a.argv[0])?;
+        let d = env.f64(a.argv[1], "descriptor")?;
+        if !(d >= 1.0 && d.fract() == 0.0) {
+            return Err(type_error("descriptor must come from getDescriptor()"));
+        }
+        let mut children = app.children.borrow_mut();
+        children.retain(|c| *c != d as u64);
+        if env.truthy(a.argv[2]) {
+            children.push(d as u64);
+        }
+        Ok(env.undefined())
+    }
+);
+
 js_fn!(listen_close(env, info) {
     let a = env.args::<1>(info)?;
     let lp = Loop::get(env)?;

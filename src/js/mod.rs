@@ -26,6 +26,8 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"appNumSubscribers", app::app_num_subscribers),
     (c"appClose", app::app_close),
     (c"appFilter", app::app_filter),
+    (c"appGetDescriptor", app::app_get_descriptor),
+    (c"appChild", app::app_child),
     (c"listenClose", app::listen_close),
     (c"listenPort", app::listen_port),
     (c"stats", app::stats),
