@@ -13,9 +13,13 @@ pub fn sweep(lp: &Rc<Loop>) {
             .keys()
             .into_iter()
             .filter(|k| {
-                conns
-                    .get(*k)
-                    .is_some_and(|c| c.timeout_at != 0 && c.timeout_at <= now)
+                conns.get(*k).is_some_and(|c| {
+                    let idle = c.timeout_at != 0 && c.timeout_at <= now;
+                    // maxLifetime is its own deadline: traffic moves the idle one, not this.
+                    let lifetime = matches!(&c.state,
+                        State::Ws(w) if w.expires_at != 0 && w.expires_at <= now);
+                    idle || lifetime
+                })
             })
             .collect()
     };
