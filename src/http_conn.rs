@@ -44,6 +44,8 @@ pub struct HttpConn {
     pub seq: u32,
     /// Scratch for the chunk pieces of one chunked-body read (kept to avoid reallocating).
     pieces: Vec<Range<usize>>,
+    /// The last finished response, reset, for the next request (no allocation per request).
+    spare: Option<Box<Response>>,
 }
 
 impl HttpConn {
@@ -73,7 +75,9 @@ pub enum DataHandler {
 /// A response being written.
 #[derive(Default)]
 pub struct Response {
-    pub status: Option<Vec<u8>>,
+    /// writeStatus's value, when `status_set` (the buffer is kept across responses).
+    pub status: Vec<u8>,
+    pub status_set: bool,
     pub headers: Vec<u8>,
     pub head_sent: bool,
     pub chunked: bool,
@@ -89,6 +93,31 @@ pub struct Response {
     pub write_offset: u64,
     /// Content-Length announced by tryEnd.
     pub total_size: Option<u64>,
+}
+
+impl Response {
+    /// Sets the status line's text (writeStatus).
+    pub fn set_status(&mut self, status: &[u8]) {
+        self.status.clear();
+        self.status.extend_from_slice(status);
+        self.status_set = true;
+    }
+
+    /// Back to a fresh response, keeping the status and header buffers' capacity.
+    fn reset(&mut self) {
+        let mut status = std::mem::take(&mut self.status);
+        let mut headers = std::mem::take(&mut self.headers);
+        status.clear();
+        headers.clear();
+        if headers.capacity() > 16 * 1024 {
+            headers = Vec::new();
+        }
+        *self = Response {
+            status,
+            headers,
+            ..Response::default()
+        };
+    }
 }
 
 /// The request currently being handled, readable from JS through `HttpRequest` until the loop
@@ -425,11 +454,11 @@ fn call_with_chunk(lp: &Loop, f: Value, bytes: &[u8], second: Option<Value>) {
 /// The router key of a request method: uWebSockets routes only the nine standard methods,
 /// sent in upper case; anything else matches no route.
 fn lower_method(method: &[u8], out: &mut [u8; 16]) -> Option<usize> {
-    const STANDARD: [&[u8]; 9] = [
-        b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"CONNECT", b"OPTIONS", b"TRACE", b"PATCH",
-    ];
-    if !STANDARD.contains(&method) {
-        return None;
+    // A match on the bytes compiles to integer compares (no memcmp call per candidate).
+    match method {
+        b"GET" | b"POST" | b"HEAD" | b"PUT" | b"DELETE" | b"CONNECT" | b"OPTIONS" | b"TRACE"
+        | b"PATCH" => {}
+        _ => return None,
     }
     for (o, b) in out.iter_mut().zip(method) {
         *o = b.to_ascii_lowercase();
@@ -479,12 +508,11 @@ fn begin_response(
         BodyKind::Chunked => Body::Chunked(ChunkedDecoder::default()),
     };
     let has_body = !matches!(h.body, Body::None);
-    h.res = Some(Box::new(Response {
-        close_after: !head.keep_alive,
-        keep_alive_header: head.keep_alive && head.minor_version == 0,
-        head_request: &head_bytes[head.method.clone()] == b"HEAD",
-        ..Response::default()
-    }));
+    let mut res = h.spare.take().unwrap_or_default();
+    res.close_after = !head.keep_alive;
+    res.keep_alive_header = head.keep_alive && head.minor_version == 0;
+    res.head_request = &head_bytes[head.method.clone()] == b"HEAD";
+    h.res = Some(res);
     // No idle timeout while the application owns the response.
     c.timeout_at = 0;
     Some((app, h.seq, has_body))
@@ -684,7 +712,7 @@ enum Framing {
 fn build_head(res: &Response, out: &mut Vec<u8>, framing: Framing, close_header: bool) {
     out.reserve(160 + res.headers.len());
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(res.status.as_deref().unwrap_or(b"200 OK"));
+    out.extend_from_slice(if res.status_set { &res.status } else { b"200 OK" });
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&res.headers);
     if close_header {
@@ -740,7 +768,7 @@ pub fn end(
     close_connection: bool,
 ) -> JsResult<()> {
     if let Some(s) = status_override {
-        with_response(lp, key, seq, |_, res| res.status = Some(s.to_vec()))?;
+        with_response(lp, key, seq, |_, res| res.set_status(s))?;
     }
     finish_with(lp, key, seq, Ending::Body(body), close_connection)
 }
@@ -820,7 +848,10 @@ fn finish_response(lp: &Loop, key: Key, close: bool) {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
         let State::Http(h) = &mut c.state else { return };
-        h.res = None;
+        if let Some(mut res) = h.res.take() {
+            res.reset();
+            h.spare = Some(res);
+        }
         if close {
             c.start_closing(lp);
             return;

@@ -14,9 +14,11 @@ function fileLimit(need) {
 }
 
 class Server {
-  /** kind: 'uws-rs' | 'uws' | 'ws'; modulePath: optional module to load instead of the default. */
-  constructor(kind, label, modulePath, nofile) {
+  /** kind: 'uws-rs' | 'uws' | 'ws'; modulePath: optional module to load instead of the default;
+   * script: the server script (default bench/lib/echo-server.js). */
+  constructor(kind, label, modulePath, nofile, script) {
     this.kind = kind;
+    this.script = script || serverScript;
     this.label = label;
     this.modulePath = modulePath;
     this.nofile = nofile;
@@ -29,7 +31,7 @@ class Server {
   get alive() { return !!this.child && this.child.exitCode === null && this.child.signalCode === null; }
 
   start() {
-    const nodeArgs = [serverScript, this.kind];
+    const nodeArgs = [this.script, this.kind];
     if (this.modulePath) nodeArgs.push(this.modulePath);
     // `exec` keeps the pid: /proc/<pid>/stat is node's own.
     const quoted = [process.execPath, ...nodeArgs].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');

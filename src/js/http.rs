@@ -17,31 +17,86 @@ fn res_args(env: Env, argv: &[Value]) -> JsResult<(Rc<Loop>, Key, u32)> {
 }
 
 fn owned(lp: &Loop, env: Env, v: Value, what: &str) -> JsResult<Vec<u8>> {
+    with_arg(lp, env, v, what, |b| b.to_vec())
+}
+
+/// Runs `f` over the bytes of a string/ArrayBuffer/view argument (undefined: empty) without
+/// allocating: strings are transcoded into a reused buffer. Strings, what HTTP handlers pass
+/// for statuses, headers and most bodies, are read first, in one N-API call when short.
+fn with_arg<R>(lp: &Loop, env: Env, v: Value, what: &str, f: impl FnOnce(&[u8]) -> R) -> JsResult<R> {
     let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-    let r = env.with_bytes_opt(v, &mut scratch, what, |b| b.to_vec());
+    let r = if short_string_into(env, v, &mut scratch) {
+        Ok(f(&scratch))
+    } else {
+        env.with_bytes_opt(v, &mut scratch, what, f)
+    };
     *lp.scratch.borrow_mut() = scratch;
     r
+}
+
+/// Like [`with_arg`] for a second argument read while the first one's bytes are in use.
+fn with_arg2<R>(env: Env, v: Value, what: &str, f: impl FnOnce(&[u8]) -> R) -> JsResult<R> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    let r = if short_string_into(env, v, &mut scratch) {
+        Ok(f(&scratch))
+    } else {
+        env.with_bytes_opt(v, &mut scratch, what, f)
+    };
+    SCRATCH.with(|s| *s.borrow_mut() = scratch);
+    r
+}
+
+/// When `v` is a string that fits `out`'s capacity (at least 1 KiB is kept), its UTF-8 in
+/// `out` after a single N-API call. False for anything else (`out` is then unspecified).
+fn short_string_into(env: Env, v: Value, out: &mut Vec<u8>) -> bool {
+    use ::napi::sys;
+    out.clear();
+    if out.capacity() < 1024 {
+        out.reserve(1024);
+    }
+    let cap = out.capacity();
+    let mut written = 0usize;
+    // SAFETY: N-API writes at most `cap` bytes (NUL included) into the reserved capacity; a
+    // non-string fails with napi_string_expected and writes nothing.
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(env.0, v, out.as_mut_ptr().cast(), cap, &mut written)
+    };
+    if status != sys::Status::napi_ok || written + 4 >= cap {
+        // Not a string, or possibly truncated (V8 stops before a character of up to 4 bytes
+        // that does not fit): the general path measures first.
+        return false;
+    }
+    // SAFETY: N-API wrote `written` bytes of UTF-8.
+    unsafe { out.set_len(written) };
+    true
 }
 
 js_fn!(res_write_status(env, info) {
     let a = env.args::<3>(info)?;
     let (lp, k, seq) = res_args(env, &a.argv)?;
-    let status = owned(&lp, env, a.argv[2], "status")?;
-    with_response(&lp, k, seq, |_, r| r.status = Some(status))?;
+    with_arg(&lp, env, a.argv[2], "status", |status| {
+        with_response(&lp, k, seq, |_, r| r.set_status(status))
+    })??;
     Ok(env.undefined())
 });
 
 js_fn!(res_write_header(env, info) {
     let a = env.args::<4>(info)?;
     let (lp, k, seq) = res_args(env, &a.argv)?;
-    let name = owned(&lp, env, a.argv[2], "key")?;
-    let value = owned(&lp, env, a.argv[3], "value")?;
-    with_response(&lp, k, seq, |_, r| {
-        r.headers.extend_from_slice(&name);
-        r.headers.extend_from_slice(b": ");
-        r.headers.extend_from_slice(&value);
-        r.headers.extend_from_slice(b"\r\n");
-    })?;
+    with_arg(&lp, env, a.argv[2], "key", |name| {
+        with_arg2(env, a.argv[3], "value", |value| {
+            with_response(&lp, k, seq, |_, r| {
+                r.headers.reserve(name.len() + value.len() + 4);
+                r.headers.extend_from_slice(name);
+                r.headers.extend_from_slice(b": ");
+                r.headers.extend_from_slice(value);
+                r.headers.extend_from_slice(b"\r\n");
+            })
+        })
+    })???;
     Ok(env.undefined())
 });
 
@@ -51,12 +106,7 @@ js_fn!(
         let a = env.args::<4>(info)?;
         let (lp, k, seq) = res_args(env, &a.argv)?;
         let close = env.truthy(a.argv[3]);
-        let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-        let r = env.with_bytes_opt(a.argv[2], &mut scratch, "body", |b| {
-            http_conn::end(&lp, k, seq, None, b, close)
-        });
-        *lp.scratch.borrow_mut() = scratch;
-        r??;
+        with_arg(&lp, env, a.argv[2], "body", |b| http_conn::end(&lp, k, seq, None, b, close))??;
         Ok(env.undefined())
     }
 );
@@ -216,10 +266,11 @@ js_fn!(req_header(env, info) {
     let a = env.args::<2>(info)?;
     let lp = Loop::get(env)?;
     let seq = req_seq(env, a.argv[0])?;
-    let name = owned(&lp, env, a.argv[1], "lowerCaseKey")?;
-    let slot = lp.request.borrow();
-    let (head, buf) = slot.head(seq)?;
-    env.string_lossy(head.header(buf, &name).unwrap_or(b""))
+    with_arg(&lp, env, a.argv[1], "lowerCaseKey", |name| {
+        let slot = lp.request.borrow();
+        let (head, buf) = slot.head(seq)?;
+        env.string_lossy(head.header(buf, name).unwrap_or(b""))
+    })?
 });
 
 js_fn!(req_parameter(env, info) {
