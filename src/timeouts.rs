@@ -6,6 +6,7 @@ use crate::event_loop::Loop;
 use std::rc::Rc;
 
 pub fn sweep(lp: &Rc<Loop>) {
+    crate::ws_conn::trim_large_pool();
     let now = lp.tick.get();
     let expired: Vec<_> = {
         let conns = lp.conns.borrow();

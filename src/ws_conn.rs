@@ -34,11 +34,12 @@ pub struct WsConn {
 impl WsConn {
     pub fn new(behavior: Rc<Behavior>) -> WsConn {
         let s = &behavior.settings;
-        let receiver = Receiver::new(ReceiverConfig {
+        let mut receiver = Receiver::new(ReceiverConfig {
             max_payload_length: s.max_payload_length,
             require_mask: true,
             allow_rsv1: false,
         });
+        receiver.set_buffer_source(large_pool::take);
         WsConn {
             receiver,
             behavior,
@@ -86,8 +87,15 @@ fn is_open(lp: &Loop, key: Key) -> bool {
     )
 }
 
+thread_local! {
+    /// Spare event list for `on_data` (a fresh Vec per read showed up as grow/free per message).
+    static SPARE_EVENTS: std::cell::Cell<Vec<Event>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
-    let mut events = Vec::new();
+    // Taken, not borrowed: handlers run JS, which may re-enter (another socket's data never
+    // arrives synchronously, but a nested call simply gets an empty Vec of its own).
+    let mut events = SPARE_EVENTS.with(|s| s.take());
     let result = {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
@@ -96,12 +104,36 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
         c.timeout_at = idle_deadline(lp, &ws.behavior);
         ws.receiver.feed(data, &mut events)
     };
-    let env = lp.env;
-    for ev in events {
-        let Some((js, b)) = js_and_behavior(lp, key) else {
-            return;
-        };
-        let h = &b.handlers;
+    let go_on = dispatch_events(lp, key, data, &mut events);
+    events.clear();
+    if events.capacity() <= 4096 {
+        SPARE_EVENTS.with(|s| s.set(events));
+    }
+    if !go_on {
+        return;
+    }
+    if let Err(e) = result {
+        fail(lp, key, e);
+    }
+}
+
+/// Hands the parsed events to JS; false once the socket is gone (the rest are dropped).
+fn dispatch_events(lp: &Rc<Loop>, key: Key, data: &mut [u8], events: &mut Vec<Event>) -> bool {
+    if events.is_empty() {
+        return true;
+    }
+    // The JS object, behavior and message handler are resolved once per read, not per message:
+    // the handles stay valid in the wakeup's handle scope, and the socket's JS object never
+    // changes while it is open (a reused slab slot has a new key), which is re-checked per event.
+    let Some((js, b)) = js_and_behavior(lp, key) else {
+        return false;
+    };
+    let h = &b.handlers;
+    let mut message_fn: Option<Value> = None;
+    for (i, ev) in events.drain(..).enumerate() {
+        if i > 0 && !is_open(lp, key) {
+            return false;
+        }
         match ev {
             Event::Message {
                 payload,
@@ -112,17 +144,18 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
                 match deflate::inflate(lp, key, payload.as_slice(data), binary) {
                     Ok(message) => {
                         if let Some(f) = &h.message {
+                            let f = *message_fn.get_or_insert_with(|| f.get());
                             call_with_buffer(lp, f, js, &message, Some(binary));
                         }
                         deflate::recycle(message);
                     }
                     Err(InflateFailure::Inflation) => {
                         finish(lp, key, 1006, deflate::INFLATION_ERROR, true);
-                        return;
+                        return false;
                     }
                     Err(InflateFailure::Protocol(e)) => {
                         fail(lp, key, e);
-                        return;
+                        return false;
                     }
                 }
             }
@@ -130,6 +163,7 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
                 payload, binary, ..
             } => {
                 if let Some(f) = &h.message {
+                    let f = *message_fn.get_or_insert_with(|| f.get());
                     match payload {
                         // A large message assembled by the receiver is lent as is: no copy and
                         // no fresh JS allocation (the profile's top cost for 256 KiB messages).
@@ -144,12 +178,12 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
                 let bytes = payload.as_slice(data);
                 write_frame(lp, key, OpCode::Pong, bytes, true);
                 if let Some(f) = &h.ping {
-                    call_with_buffer(lp, f, js, bytes, None);
+                    call_with_buffer(lp, f.get(), js, bytes, None);
                 }
             }
             Event::Pong(payload) => {
                 if let Some(f) = &h.pong {
-                    call_with_buffer(lp, f, js, payload.as_slice(data), None);
+                    call_with_buffer(lp, f.get(), js, payload.as_slice(data), None);
                 }
             }
             Event::Close { code, reason } => {
@@ -161,14 +195,11 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
                 };
                 write_frame(lp, key, OpCode::Close, &echo, true);
                 finish(lp, key, code.unwrap_or(1005), reason, false);
-                return;
+                return false;
             }
         }
-        let _ = env;
     }
-    if let Err(e) = result {
-        fail(lp, key, e);
-    }
+    true
 }
 
 /// Protocol violation by the peer: _Fail the WebSocket Connection_ (RFC 6455 7.1.7). Like
@@ -234,7 +265,8 @@ pub fn on_timeout(lp: &Rc<Loop>, key: Key) {
                 &encode_close_payload(1000, &[]),
                 true,
             );
-            finish(lp, key, 1006, b"WebSocket reached its max lifetime", false);
+            // uWebSockets.js ends the socket like ws.end(1000): the handler sees 1000 too.
+            finish(lp, key, 1000, b"", false);
         }
         _ => finish(lp, key, 1006, b"WebSocket timed out from inactivity", false),
     }
@@ -253,23 +285,97 @@ pub fn on_drain(lp: &Rc<Loop>, key: Key) {
 /// (below it, copying into a fresh ArrayBuffer is cheaper than an external one).
 const LEND_THRESHOLD: usize = 32 * 1024;
 
-fn call_with_owned(lp: &Loop, f: &Ref, js: Value, bytes: Vec<u8>, binary: bool) {
+fn call_with_owned(lp: &Loop, f: Value, js: Value, bytes: Vec<u8>, binary: bool) {
     let env = lp.env;
-    let Ok(ab) = env.arraybuffer_from_vec(bytes) else {
+    // The receiver's buffers come from the large pool (`set_buffer_source`): lent, then back.
+    let Ok(ab) = env.arraybuffer_from_vec_recycled(bytes, large_pool::recycle) else {
         return;
     };
-    lp.call(f.get(), &[js, ab, env.boolean(binary)]);
+    lp.call(f, &[js, ab, env.boolean(binary)]);
     env.detach(ab);
 }
 
-fn call_with_buffer(lp: &Loop, f: &Ref, js: Value, bytes: &[u8], binary: Option<bool>) {
+/// Large messages read in place are copied into a pooled buffer lent to JS instead of a fresh
+/// ArrayBuffer: with the addon's M_MMAP_THRESHOLD of 128 KiB every such ArrayBuffer would be a
+/// fresh mmap (zeroed, page-faulted on the copy) and munmap at detach. The pooled buffer comes
+/// back when V8 releases it (right after the detach, or later if JS transferred it).
+///
+/// Buffers come back a loop iteration after their detach (N-API runs external-buffer finalizers
+/// from an immediate), so the pool needs about as many spares as large messages are in flight
+/// per wakeup: with 4 spares, 10 x 256 KiB echo still mmapped most buffers (99 s/M server CPU);
+/// with 16, 40 s/M. Spares unused for a whole timer tick (1 s) are freed.
+mod large_pool {
+    use std::cell::{Cell, RefCell};
+
+    pub const MIN: usize = 128 * 1024;
+    pub const MAX: usize = 1024 * 1024;
+    const SPARE: usize = 16;
+
+    thread_local! {
+        static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+        static USED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Frees the spares if no large buffer was taken since the last call (timer tick).
+    pub fn trim_idle() {
+        if !USED.with(|u| u.replace(false)) {
+            let spares = POOL.with(|p| std::mem::take(&mut *p.borrow_mut()));
+            drop(spares);
+        }
+    }
+
+    /// An empty buffer of at least `capacity` bytes: a spare one if any fits.
+    pub fn take(capacity: usize) -> Vec<u8> {
+        if !(MIN..=MAX).contains(&capacity) {
+            return Vec::with_capacity(capacity);
+        }
+        USED.with(|u| u.set(true));
+        let spare = POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            let i = p.iter().position(|v| v.capacity() >= capacity)?;
+            Some(p.swap_remove(i))
+        });
+        spare.unwrap_or_else(|| Vec::with_capacity(capacity.next_power_of_two()))
+    }
+
+    pub fn copy_of(bytes: &[u8]) -> Vec<u8> {
+        let mut v = take(bytes.len());
+        v.extend_from_slice(bytes);
+        v
+    }
+
+    pub fn recycle(mut v: Vec<u8>) {
+        if !(MIN..=MAX).contains(&v.capacity()) {
+            return;
+        }
+        v.clear();
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < SPARE {
+                p.push(v);
+            }
+        });
+    }
+}
+
+/// Timer tick: releases the large-message buffer pool once it has gone unused.
+pub fn trim_large_pool() {
+    large_pool::trim_idle();
+}
+
+fn call_with_buffer(lp: &Loop, f: Value, js: Value, bytes: &[u8], binary: Option<bool>) {
     let env = lp.env;
-    let Ok(ab) = env.arraybuffer(bytes) else {
+    let ab = if (large_pool::MIN..=large_pool::MAX).contains(&bytes.len()) {
+        env.arraybuffer_from_vec_recycled(large_pool::copy_of(bytes), large_pool::recycle)
+    } else {
+        env.arraybuffer(bytes)
+    };
+    let Ok(ab) = ab else {
         return;
     };
     match binary {
-        Some(b) => lp.call(f.get(), &[js, ab, env.boolean(b)]),
-        None => lp.call(f.get(), &[js, ab]),
+        Some(b) => lp.call(f, &[js, ab, env.boolean(b)]),
+        None => lp.call(f, &[js, ab]),
     };
     env.detach(ab);
 }
@@ -345,7 +451,7 @@ pub fn send(
     if let Some(b) = dropped {
         if let (Some(f), Some((js, _))) = (&b.handlers.dropped, js_and_behavior(lp, key)) {
             let binary = opcode == OpCode::Binary;
-            call_with_buffer(lp, f, js, payload, Some(binary));
+            call_with_buffer(lp, f.get(), js, payload, Some(binary));
         }
         if b.settings.close_on_backpressure_limit && is_open(lp, key) {
             // uWebSockets.js closes with 1006 and no reason, after the send returned.
@@ -419,7 +525,7 @@ pub fn on_publish_dropped(lp: &Loop, key: Key, payload: &[u8], binary: bool) {
         return;
     };
     if let Some(f) = &b.handlers.dropped {
-        call_with_buffer(lp, f, js, payload, Some(binary));
+        call_with_buffer(lp, f.get(), js, payload, Some(binary));
     }
     if b.settings.close_on_backpressure_limit && is_open(lp, key) {
         lp.defer_close(key);

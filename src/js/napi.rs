@@ -89,9 +89,15 @@ impl Env {
             ptr::null_mut(),
             ptr::null_mut()
         ));
-        let undef = self.undefined();
-        for slot in argv.iter_mut().skip(argc.min(N)) {
-            *slot = undef;
+        // N-API already fills missing arguments with `undefined`; this only guards against an
+        // engine that would not (and costs no call when every argument was passed).
+        if argc < N {
+            let undef = self.undefined();
+            for slot in argv.iter_mut().skip(argc) {
+                if slot.is_null() {
+                    *slot = undef;
+                }
+            }
         }
         Ok(Args { argv })
     }
@@ -675,8 +681,41 @@ impl Env {
 }
 
 impl Env {
+    /// Like `arraybuffer_from_vec`, but once the buffer is detached or collected the Vec goes to
+    /// `recycle` (a pool) instead of being freed.
+    pub fn arraybuffer_from_vec_recycled(
+        self,
+        bytes: Vec<u8>,
+        recycle: fn(Vec<u8>),
+    ) -> JsResult<Value> {
+        type Lent = (Vec<u8>, fn(Vec<u8>));
+        unsafe extern "C" fn give_back(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
+            // SAFETY: `hint` is the Box<Lent> leaked below, released exactly once here.
+            let (v, recycle) = *unsafe { Box::from_raw(hint as *mut Lent) };
+            recycle(v);
+        }
+        let mut boxed: Box<Lent> = Box::new((bytes, recycle));
+        let data = boxed.0.as_mut_ptr() as *mut c_void;
+        let len = boxed.0.len();
+        let hint = Box::into_raw(boxed) as *mut c_void;
+        let mut v = ptr::null_mut();
+        // SAFETY: as in `arraybuffer_from_vec`: the Vec's storage does not move while lent.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(self.0, data, len, Some(give_back), hint, &mut v)
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: N-API did not take the hint: it is still ours.
+            drop(unsafe { Box::from_raw(hint as *mut Lent) });
+            return Err(JsError::Pending.or_status(status));
+        }
+        Ok(v)
+    }
+}
+
+impl Env {
     /// An ArrayBuffer that takes ownership of `bytes` without copying; the Vec is freed when
     /// the buffer is detached or collected (wherever it went, so a transferred buffer stays valid).
+    #[allow(dead_code)]
     pub fn arraybuffer_from_vec(self, bytes: Vec<u8>) -> JsResult<Value> {
         unsafe extern "C" fn free_vec(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
             // SAFETY: `hint` is the Box<Vec<u8>> leaked below, released exactly once here.

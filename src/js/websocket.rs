@@ -28,14 +28,16 @@ fn with_message<R>(lp: &Loop, env: Env, v: Value, f: impl FnOnce(&[u8]) -> R) ->
 }
 
 js_fn!(
-    /// `wsSend(key, message, isBinary, compress) -> 0 | 1 | 2`.
+    /// `wsSend(key, message, flags) -> 0 | 1 | 2`; flags: 1 = isBinary, 2 = compress (the
+    /// facade folds the two truthy arguments into one number: one N-API read, no coercion).
     ws_send(env, info) {
-        let a = env.args::<4>(info)?;
+        let a = env.args::<3>(info)?;
         let lp = Loop::get(env)?;
         // ws_conn::send checks that the socket is open (one slab lookup, not two).
         let k = key(env, a.argv[0], "WebSocket")?;
-        let opcode = if env.truthy(a.argv[2]) { OpCode::Binary } else { OpCode::Text };
-        let compress = env.truthy(a.argv[3]);
+        let flags = env.f64(a.argv[2], "flags")? as u32;
+        let opcode = if flags & 1 != 0 { OpCode::Binary } else { OpCode::Text };
+        let compress = flags & 2 != 0;
         let status = with_message(&lp, env, a.argv[1], |m| ws_conn::send(&lp, k, opcode, m, true, compress))??;
         Ok(env.number(status as f64))
     }

@@ -194,6 +194,8 @@ pub struct Receiver {
     message: Option<Message>,
     /// Payload of a control frame cut across feeds; `frame.received` bytes are valid.
     control: [u8; MAX_CONTROL_PAYLOAD],
+    /// Where the buffer of a message cut across feeds comes from (see `set_buffer_source`).
+    new_buffer: fn(usize) -> Vec<u8>,
 }
 
 impl Receiver {
@@ -206,7 +208,15 @@ impl Receiver {
             frame: None,
             message: None,
             control: [0; MAX_CONTROL_PAYLOAD],
+            new_buffer: Vec::with_capacity,
         }
+    }
+
+    /// Makes the message buffers of messages cut across feeds come from `source(capacity)`
+    /// (an empty Vec with at least that capacity), e.g. a pool the application returns lent
+    /// buffers to. Default: `Vec::with_capacity`.
+    pub fn set_buffer_source(&mut self, source: fn(usize) -> Vec<u8>) {
+        self.new_buffer = source;
     }
 
     /// Unmasks `input` in place and pushes every event it completes, in order.
@@ -402,7 +412,7 @@ impl Receiver {
                 self.message = Some(Message {
                     binary: h.opcode == OpCode::Binary,
                     compressed: h.rsv1,
-                    data: Vec::with_capacity(prealloc),
+                    data: (self.new_buffer)(prealloc),
                     utf8: Utf8Stream::default(),
                 });
             }
