@@ -712,7 +712,11 @@ enum Framing {
 fn build_head(res: &Response, out: &mut Vec<u8>, framing: Framing, close_header: bool) {
     out.reserve(160 + res.headers.len());
     out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(if res.status_set { &res.status } else { b"200 OK" });
+    out.extend_from_slice(if res.status_set {
+        &res.status
+    } else {
+        b"200 OK"
+    });
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&res.headers);
     if close_header {

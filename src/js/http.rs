@@ -23,7 +23,13 @@ fn owned(lp: &Loop, env: Env, v: Value, what: &str) -> JsResult<Vec<u8>> {
 /// Runs `f` over the bytes of a string/ArrayBuffer/view argument (undefined: empty) without
 /// allocating: strings are transcoded into a reused buffer. Strings, what HTTP handlers pass
 /// for statuses, headers and most bodies, are read first, in one N-API call when short.
-fn with_arg<R>(lp: &Loop, env: Env, v: Value, what: &str, f: impl FnOnce(&[u8]) -> R) -> JsResult<R> {
+fn with_arg<R>(
+    lp: &Loop,
+    env: Env,
+    v: Value,
+    what: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> JsResult<R> {
     let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
     let r = if short_string_into(env, v, &mut scratch) {
         Ok(f(&scratch))
