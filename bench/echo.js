@@ -23,6 +23,8 @@ const path = require('path');
 const { spawnSync } = require('child_process');
 const { buildLoadgen, runLoadgen } = require('./lib/loadgen.js');
 const { Server, fileLimit } = require('./lib/servers.js');
+const harness = require('./lib/harness.js');
+const { gitDescribe, snapshotUwsRs, sleep } = harness;
 const { median, fmtRate, fmtNum, fmtUs, table } = require('./lib/stats.js');
 
 const root = path.join(__dirname, '..');
@@ -47,65 +49,13 @@ const SERVERS = {
 };
 
 function parseArgs(argv) {
-  const o = { rounds: 3, duration: 5, warmup: 1, rows: DEFAULT_ROWS, servers: ['uws-rs', 'uws', 'ws'], threads: 1, build: false, out: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
-    const [flag, inline] = a.includes('=') ? a.split(/=(.*)/s) : [a, null];
-    const val = () => (inline != null ? inline : next());
-    switch (flag) {
-      case '--rounds': o.rounds = Number(val()); break;
-      case '--duration': o.duration = Number(val()); break;
-      case '--warmup': o.warmup = Number(val()); break;
-      case '--rows': o.rows = val().split(',').map((s) => s.trim()).filter(Boolean); break;
-      case '--servers': o.servers = val().split(',').map((s) => s.trim()).filter(Boolean); break;
-      case '--threads': o.threads = Number(val()); break;
-      case '--quick': o.rounds = 1; o.duration = 2; o.warmup = 0.5; break;
-      case '--build': o.build = true; break;
-      case '--out': o.out = val(); break;
-      case '--help': case '-h':
-        console.log(fs.readFileSync(__filename, 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
-        console.log(`\nrows: ${ROWS.map((r) => `${r.id} (${r.name})`).join(', ')}`);
-        process.exit(0);
-        break;
-      default: throw new Error(`unknown flag ${a} (try --help)`);
-    }
-  }
-  for (const id of o.rows) if (!ROWS.some((r) => r.id === id)) throw new Error(`unknown row ${id}; rows: ${ROWS.map((r) => r.id).join(', ')}`);
-  for (const id of o.servers) if (!SERVERS[id]) throw new Error(`unknown server ${id}; servers: ${Object.keys(SERVERS).join(', ')}`);
-  if (!(o.rounds >= 1 && o.duration > 0 && o.warmup >= 0 && o.threads >= 1)) throw new Error('bad --rounds/--duration/--warmup/--threads');
-  return o;
+  return harness.parseArgs(argv, {
+    rows: ROWS, servers: SERVERS, defaultServers: ['uws-rs', 'uws', 'ws'], quick: { rounds: 1, duration: 2, warmup: 0.5 }, helpFile: __filename,
+  });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function gitDescribe() {
-  const r = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
-  const d = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' });
-  return r.status === 0 ? `${r.stdout.trim()}${d.stdout.trim() ? '+dirty' : ''}` : 'unknown';
-}
 
-/**
- * Copies the uws-rs package (index.js, lib/, the release addon) to a private directory, so that a
- * concurrent rebuild (or a debug build installed as uws_rs.node) cannot change what is measured
- * mid-run. The addon is $UWS_RS_ADDON, else target/release/libuws_rs.so, else uws_rs.node.
- */
-function snapshotUwsRs() {
-  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
-  const candidates = [process.env.UWS_RS_ADDON, path.join(targetDir, 'release', 'libuws_rs.so'), path.join(root, 'uws_rs.node')];
-  const addon = candidates.find((f) => f && fs.existsSync(f));
-  if (!addon) throw new Error('no uws-rs addon found: run `npm run build` (or pass --build)');
-  const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'uws-rs-bench-'));
-  fs.copyFileSync(path.join(root, 'index.js'), path.join(dir, 'index.js'));
-  fs.cpSync(path.join(root, 'lib'), path.join(dir, 'lib'), { recursive: true });
-  fs.copyFileSync(addon, path.join(dir, 'uws_rs.node'));
-  const st = fs.statSync(addon);
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return { dir, addon, mtime: st.mtime, size: st.size };
-}
 
 async function main() {
   const opt = parseArgs(process.argv.slice(2));
