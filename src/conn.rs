@@ -163,9 +163,6 @@ impl Conn {
             self.maybe_finish_closing();
         }
     }
-
-    /// Drops the socket without calling JS (teardown).
-    pub fn discard(self) {}
 }
 
 /// Registers a freshly accepted socket as an HTTP connection.

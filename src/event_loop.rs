@@ -362,10 +362,8 @@ impl Loop {
         }
         let conns = self.conns.borrow().keys();
         for key in conns {
-            let removed = self.conns.borrow_mut().remove(key);
-            if let Some(c) = removed {
-                c.discard();
-            }
+            // Dropped without calling JS: the environment is going away.
+            drop(self.conns.borrow_mut().remove(key));
         }
         let listeners = self.listeners.borrow().keys();
         for key in listeners {

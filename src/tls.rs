@@ -60,9 +60,6 @@ pub struct Options {
     pub ssl_ciphers: Option<String>,
     /// Ignored (no finite-field DHE in rustls).
     pub dh_params_file_name: Option<String>,
-    /// Ignored.
-    #[allow(dead_code)]
-    pub ssl_prefer_low_memory_usage: bool,
 }
 
 type SharedRouter = Rc<RefCell<Router<Route>>>;

@@ -681,8 +681,8 @@ impl Env {
 }
 
 impl Env {
-    /// Like `arraybuffer_from_vec`, but once the buffer is detached or collected the Vec goes to
-    /// `recycle` (a pool) instead of being freed.
+    /// An ArrayBuffer over `bytes` without copying. Once the buffer is detached or collected
+    /// (wherever it went: a transferred buffer stays valid) the Vec goes to `recycle` (a pool).
     pub fn arraybuffer_from_vec_recycled(
         self,
         bytes: Vec<u8>,
@@ -699,41 +699,14 @@ impl Env {
         let len = boxed.0.len();
         let hint = Box::into_raw(boxed) as *mut c_void;
         let mut v = ptr::null_mut();
-        // SAFETY: as in `arraybuffer_from_vec`: the Vec's storage does not move while lent.
+        // SAFETY: the Vec's heap storage does not move while the Box lives; N-API calls
+        // `give_back` when the backing store goes away.
         let status = unsafe {
             sys::napi_create_external_arraybuffer(self.0, data, len, Some(give_back), hint, &mut v)
         };
         if status != sys::Status::napi_ok {
             // SAFETY: N-API did not take the hint: it is still ours.
             drop(unsafe { Box::from_raw(hint as *mut Lent) });
-            return Err(JsError::Pending.or_status(status));
-        }
-        Ok(v)
-    }
-}
-
-impl Env {
-    /// An ArrayBuffer that takes ownership of `bytes` without copying; the Vec is freed when
-    /// the buffer is detached or collected (wherever it went, so a transferred buffer stays valid).
-    #[allow(dead_code)]
-    pub fn arraybuffer_from_vec(self, bytes: Vec<u8>) -> JsResult<Value> {
-        unsafe extern "C" fn free_vec(_env: sys::napi_env, _data: *mut c_void, hint: *mut c_void) {
-            // SAFETY: `hint` is the Box<Vec<u8>> leaked below, released exactly once here.
-            drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
-        }
-        let mut boxed = Box::new(bytes);
-        let data = boxed.as_mut_ptr() as *mut c_void;
-        let len = boxed.len();
-        let hint = Box::into_raw(boxed) as *mut c_void;
-        let mut v = ptr::null_mut();
-        // SAFETY: the Vec's heap storage does not move while the Box lives; N-API calls
-        // `free_vec` when the backing store goes away.
-        let status = unsafe {
-            sys::napi_create_external_arraybuffer(self.0, data, len, Some(free_vec), hint, &mut v)
-        };
-        if status != sys::Status::napi_ok {
-            // SAFETY: N-API did not take the hint: it is still ours to free.
-            drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
             return Err(JsError::Pending.or_status(status));
         }
         Ok(v)

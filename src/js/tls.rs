@@ -29,7 +29,6 @@ fn options(env: Env, o: Value) -> JsResult<Options> {
         ca_file_name: opt_text(env, o, c"ca_file_name")?,
         ssl_ciphers: opt_text(env, o, c"ssl_ciphers")?,
         dh_params_file_name: opt_text(env, o, c"dh_params_file_name")?,
-        ssl_prefer_low_memory_usage: env.truthy(env.get(o, c"ssl_prefer_low_memory_usage")?),
     })
 }
 
