@@ -7,6 +7,7 @@ use std::rc::Rc;
 
 pub fn sweep(lp: &Rc<Loop>) {
     crate::ws_conn::trim_large_pool();
+    uws_core::send_queue::trim_spare_buffers();
     let now = lp.tick.get();
     let expired: Vec<_> = {
         let conns = lp.conns.borrow();

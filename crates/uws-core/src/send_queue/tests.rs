@@ -154,7 +154,10 @@ fn check(q: &SendQueue) {
     }
     for (i, c) in q.chunks.iter().enumerate() {
         if let Chunk::Coalescing(v) = c {
-            assert!(v.capacity() >= CORK_COALESCE && v.len() <= CORK_COALESCE);
+            assert!(
+                [coalesce_pool::SMALL, CORK_COALESCE].contains(&v.capacity())
+                    && v.len() <= v.capacity()
+            );
         }
         if let Chunk::Copied(b) = c {
             assert!(b.len() <= MAX_COPY_CHUNK, "chunk {i} too big");
@@ -294,8 +297,17 @@ fn queued_bytes_go_first_in_the_same_writev() {
     q.push_shared(Arc::from(&b"shared-"[..]));
     w.after = Step::Accept(usize::MAX);
     assert_eq!(q.send(&mut w, &[b"hdr", b"payload"], false).unwrap(), 24);
-    assert_eq!(w.calls, vec![4]);
+    assert_eq!(w.calls, vec![1], "small: gathered into one write");
     assert_eq!(w.out, b"queued-shared-hdrpayload");
+    check(&q);
+
+    let payload = bytes(GATHER_MAX, 5);
+    q.push_copy(b"queued-");
+    q.push_shared(Arc::from(&b"shared-"[..]));
+    let mut w = Mock::unlimited();
+    q.send(&mut w, &[b"hdr", &payload], false).unwrap();
+    assert_eq!(w.calls, vec![4], "large: one writev, queued chunks first");
+    assert_eq!(w.out, [&b"queued-shared-hdr"[..], &payload].concat());
     check(&q);
 }
 
@@ -313,11 +325,16 @@ fn corked_small_sends_make_no_write_until_one_flush() {
         expected.extend_from_slice(&body);
     }
     assert!(w.calls.is_empty(), "corked: no syscall");
-    assert_eq!(q.chunks.len(), 1, "all coalesced into one chunk");
-    assert_eq!(delta(s0).chunks_alive, 1);
+    assert_eq!(
+        q.chunks.len(),
+        2,
+        "coalesced into a small first chunk and a big one"
+    );
+    assert_eq!(q.chunks[0].bytes().len(), coalesce_pool::SMALL);
+    assert_eq!(delta(s0).chunks_alive, 2);
     check(&q);
     assert_eq!(q.flush(&mut w).unwrap(), (1200, Flushed::All));
-    assert_eq!(w.calls, vec![1], "one writev");
+    assert_eq!(w.calls, vec![1], "one write (gathered)");
     assert_eq!(w.out, expected);
     assert_eq!(delta(s0).chunks_alive, 0);
     check(&q);
@@ -490,8 +507,9 @@ fn send_shared_keeps_the_unwritten_tail_by_reference() {
 fn more_chunks_than_iovecs_take_several_writev_calls() {
     let mut q = SendQueue::new();
     let mut expected = Vec::new();
+    // Frames large enough that no write is gathered (8 of them exceed GATHER_MAX).
     for i in 0..200u8 {
-        let f = bytes(10 + i as usize, i);
+        let f = bytes(600 + i as usize, i);
         expected.extend_from_slice(&f);
         q.push_shared(Arc::from(f));
     }
@@ -507,12 +525,12 @@ fn more_chunks_than_iovecs_take_several_writev_calls() {
 fn parts_follow_a_long_queue_across_writev_calls() {
     let mut q = SendQueue::new();
     for i in 0..100u8 {
-        q.push_shared(Arc::from(vec![i]));
+        q.push_shared(Arc::from(vec![i; 200]));
     }
     let mut w = Mock::unlimited();
-    assert_eq!(q.send(&mut w, &[b"x", b"yz"], false).unwrap(), 103);
+    assert_eq!(q.send(&mut w, &[b"x", b"yz"], false).unwrap(), 20_003);
     assert_eq!(w.calls, vec![64, 38]);
-    assert_eq!(&w.out[100..], b"xyz");
+    assert_eq!(&w.out[20_000..], b"xyz");
     check(&q);
 }
 
@@ -586,8 +604,54 @@ fn empty_parts_in_the_middle_are_skipped() {
     let mut w = Mock::unlimited();
     let mut q = SendQueue::new();
     assert_eq!(q.send(&mut w, &[b"", b"ab", b"", b"c"], false).unwrap(), 3);
-    assert_eq!(w.calls, vec![2]);
+    assert_eq!(
+        w.calls,
+        vec![1],
+        "two small parts are gathered into one write"
+    );
     assert_eq!(w.out, b"abc");
+}
+
+#[test]
+fn small_buffers_are_gathered_into_one_write_and_large_ones_use_writev() {
+    let mut q = SendQueue::new();
+    for i in 0..10u8 {
+        q.push_shared(Arc::from(vec![i; 100]));
+    }
+    let mut w = Mock::unlimited();
+    q.flush(&mut w).unwrap();
+    assert_eq!(w.calls, vec![1]);
+    assert_eq!(w.out.len(), 1000);
+    assert_eq!(&w.out[900..], &[9u8; 100][..]);
+
+    // A refused tail of a gathered write stays queued as it was: nothing is copied into the
+    // queue (the shared frames are still referenced, not duplicated).
+    let frame: Arc<[u8]> = Arc::from(vec![7u8; 100]);
+    for _ in 0..3 {
+        q.push_shared(Arc::clone(&frame));
+    }
+    let copied = stats().copied_bytes;
+    let mut w = Mock::scripted(&[Step::Accept(150)], Step::WouldBlock);
+    q.flush(&mut w).unwrap();
+    assert_eq!(q.buffered_amount(), 150);
+    assert_eq!(
+        Arc::strong_count(&frame),
+        3,
+        "two frames still queued by reference"
+    );
+    assert_eq!(stats().copied_bytes, copied);
+    check(&q);
+
+    let mut q = SendQueue::new();
+    let big = bytes(GATHER_MAX, 3);
+    let mut w = Mock::unlimited();
+    q.send(&mut w, &[b"hdr", &big], false).unwrap();
+    assert_eq!(
+        w.calls,
+        vec![2],
+        "over GATHER_MAX: writev, no gathering copy"
+    );
+    assert_eq!(w.out.len(), GATHER_MAX + 3);
 }
 
 #[test]
@@ -751,4 +815,35 @@ fn random_drops_leave_no_stats_behind() {
         (d.queued_bytes, d.chunks_alive, d.shared_frames_alive),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn spare_coalescing_buffers_are_reused_then_freed_when_idle() {
+    // 50 sockets corked in one wakeup: each takes a buffer; the flush gives them back.
+    let mut queues: Vec<SendQueue> = (0..50).map(|_| SendQueue::new()).collect();
+    let mut w = Mock::unlimited();
+    w.calls.reserve(1000);
+    let wakeup = |queues: &mut Vec<SendQueue>, w: &mut Mock| {
+        let a0 = allocs();
+        for q in queues.iter_mut() {
+            q.send(w, &[b"reply"], true).unwrap();
+        }
+        for q in queues.iter_mut() {
+            q.flush(w).unwrap();
+        }
+        allocs() - a0
+    };
+    wakeup(&mut queues, &mut w);
+    assert_eq!(coalesce_pool::spares(), 50);
+    // Steady load: a trim between busy wakeups frees nothing, and they take no new buffer.
+    let warm = wakeup(&mut queues, &mut w);
+    trim_spare_buffers();
+    assert_eq!(wakeup(&mut queues, &mut w), warm);
+    assert_eq!(coalesce_pool::spares(), 50);
+    // Idle for a whole interval: the spares go, and the next wakeup allocates 50 buffers again.
+    trim_spare_buffers();
+    trim_spare_buffers();
+    assert_eq!(coalesce_pool::spares(), 0);
+    // (plus the spare list's own storage, released with the last spare)
+    assert!(wakeup(&mut queues, &mut w) >= warm + 50);
 }
