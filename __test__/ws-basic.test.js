@@ -273,6 +273,37 @@ describe('messages', () => {
     assert.equal(r.copy, 'payload-123');
   });
 
+  // Large messages are lent to JS straight from the read buffer (no copy). A handler that
+  // transfers one away must get memory that stays its own, not bytes later reads overwrite.
+  it('a large message ArrayBuffer transferred away in the handler keeps its bytes', {
+    ...T,
+    // Observed: its ArrayBuffer over the receive buffer is transferable, and the next read
+    // overwrites the transferred bytes (the second message reads intact: false).
+    skip: impl === 'uws' && 'uWebSockets.js v20.30 lends its receive buffer without keeping it alive',
+  }, async (t) => {
+    const SIZE = 64 * 1024;
+    let kept = [];
+    const srv = serve(t, {
+      maxPayloadLength: SIZE,
+      message: (ws, msg) => {
+        const first = new Uint8Array(msg)[0];
+        // ArrayBuffer.prototype.transfer where it exists (Node >= 21); in Node 20 a transfer
+        // through structuredClone (our lent buffers are untransferable there: it copies).
+        kept.push(typeof msg.transfer === 'function' ? msg.transfer() : structuredClone(msg, { transfer: [msg] }));
+        // Every message kept so far must still hold its own bytes.
+        const intact = kept.every((ab, i) => ab.byteLength === SIZE && new Uint8Array(ab).every((b) => b === 0x61 + i));
+        ws.send(JSON.stringify({ first, intact }));
+      },
+    });
+    const c = await client(t, srv.port);
+    for (let i = 0; i < 4; i++) {
+      c.send(Buffer.alloc(SIZE, 0x61 + i));
+      const r = JSON.parse((await c.nextMessage(3000)).data.toString());
+      assert.deepEqual(r, { first: 0x61 + i, intact: true }, `message ${i}`);
+    }
+    kept = null;
+  });
+
   it('send accepts string, Buffer, Uint8Array (incl. offset view), ArrayBuffer, Uint16Array; returns 1', T, async (t) => {
     let rets;
     const srv = serve(t, {

@@ -24,6 +24,9 @@ pub const LISTENER_BIT: usize = 1 << 40;
 const WAKER_TOKEN: usize = 1 << 41;
 /// One reusable read buffer per loop (as uSockets does): reads never allocate.
 const READ_BUFFER_SIZE: usize = 512 * 1024;
+
+/// Keeps a read buffer alive for the ArrayBuffers lent from it (see `Loop::read_buffer_owner`).
+pub type ReadBufferOwner = Rc<RefCell<Option<Vec<u8>>>>;
 /// Coarse timer granularity for idle timeouts, closing sockets and HTTP keep-alive.
 pub const TICK_MS: u64 = 1000;
 
@@ -63,6 +66,11 @@ pub struct Loop {
     pub listeners: RefCell<Slab<Listener>>,
     pub apps: RefCell<Slab<Rc<App>>>,
     read_buf: RefCell<Vec<u8>>,
+    /// Set while a read is dispatched once a message was lent to JS straight from `read_buf`
+    /// (see `read_buffer_owner`).
+    read_owner: RefCell<Option<ReadBufferOwner>>,
+    /// A lent message ArrayBuffer was transferred away by JS during this read.
+    read_escaped: Cell<bool>,
     /// Connections with corked bytes to write at the end of this wakeup.
     to_flush: RefCell<Vec<Key>>,
     /// True while dispatching a wakeup: writes are corked and flushed once at the end.
@@ -136,6 +144,8 @@ impl Loop {
             listeners: RefCell::new(Slab::default()),
             apps: RefCell::new(Slab::default()),
             read_buf: RefCell::new(vec![0; READ_BUFFER_SIZE]),
+            read_owner: RefCell::new(None),
+            read_escaped: Cell::new(false),
             to_flush: RefCell::new(Vec::new()),
             in_wakeup: Cell::new(false),
             tick: Cell::new(0),
@@ -347,7 +357,31 @@ impl Loop {
             return;
         }
         crate::conn::read_and_dispatch(self, key, &mut buf, to_end);
+        let owner = self.read_owner.borrow_mut().take();
+        if self.read_escaped.replace(false) {
+            if let Some(owner) = owner {
+                // JS kept part of this buffer (a transferred message): it now belongs to the
+                // backing stores that reference it and is freed with the last of them.
+                *owner.borrow_mut() = Some(std::mem::replace(&mut buf, vec![0; READ_BUFFER_SIZE]));
+            }
+        }
         *self.read_buf.borrow_mut() = buf;
+    }
+
+    /// For a message ArrayBuffer lent from the read buffer: a handle its backing store keeps
+    /// until V8 releases it. If JS transferred the buffer away (`read_buffer_escaped`), the read
+    /// buffer is moved into the handle at the end of the read and the loop takes a new one, so
+    /// the memory lives exactly as long as something references it.
+    pub fn read_buffer_owner(&self) -> ReadBufferOwner {
+        self.read_owner
+            .borrow_mut()
+            .get_or_insert_with(Default::default)
+            .clone()
+    }
+
+    /// A message lent from the read buffer is still referenced after its handler returned.
+    pub fn read_buffer_escaped(&self) {
+        self.read_escaped.set(true);
     }
 
     fn on_tick(self: &Rc<Self>) {

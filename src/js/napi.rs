@@ -359,6 +359,49 @@ impl Env {
         unsafe { sys::napi_detach_arraybuffer(self.0, ab) };
     }
 
+    /// Whether `ab` is detached. Used after a handler returns to see whether JS transferred a
+    /// lent buffer away (then the memory must outlive the call).
+    pub fn is_detached(self, ab: Value) -> bool {
+        let mut detached = false;
+        // SAFETY: `ab` is a live ArrayBuffer handle of this scope; `detached` is writable.
+        unsafe { sys::napi_is_detached_arraybuffer(self.0, ab, &mut detached) };
+        detached
+    }
+
+    /// An ArrayBuffer over `bytes` without a copy, for a synchronous call after which the caller
+    /// detaches it (or, if JS detached it first by transferring it, keeps the memory alive
+    /// through `owner`). The backing store holds `owner` until V8 releases it.
+    pub fn arraybuffer_over<T: 'static>(self, bytes: &mut [u8], owner: T) -> JsResult<Value> {
+        unsafe extern "C" fn release<T>(
+            _env: sys::napi_env,
+            _data: *mut c_void,
+            hint: *mut c_void,
+        ) {
+            // SAFETY: `hint` is the Box<T> leaked below, released exactly once here.
+            drop(unsafe { Box::from_raw(hint as *mut T) });
+        }
+        let hint = Box::into_raw(Box::new(owner)) as *mut c_void;
+        let mut v = ptr::null_mut();
+        // SAFETY: `bytes` is valid and writable for the call; the caller detaches the buffer
+        // before the memory is reused, or keeps it alive through `owner` if JS took it.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                self.0,
+                bytes.as_mut_ptr() as *mut c_void,
+                bytes.len(),
+                Some(release::<T>),
+                hint,
+                &mut v,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: N-API did not take the hint: it is still ours.
+            drop(unsafe { Box::from_raw(hint as *mut T) });
+            return Err(JsError::Pending.or_status(status));
+        }
+        Ok(v)
+    }
+
     pub fn object(self) -> JsResult<Value> {
         let mut v = ptr::null_mut();
         check!(sys::napi_create_object(self.0, &mut v));
