@@ -229,6 +229,7 @@ pub struct PublishFrames<'a> {
     opcode: OpCode,
     compress: bool,
     plain: Option<Arc<[u8]>>,
+    short: Option<ShortFrame>,
     /// Per window bits - 9: `Some(None)` when compressing did not pay (the plain frame goes).
     deflated: [Option<Option<Arc<[u8]>>>; 7],
 }
@@ -240,6 +241,7 @@ impl<'a> PublishFrames<'a> {
             opcode: if binary { OpCode::Binary } else { OpCode::Text },
             compress: compress && !payload.is_empty(),
             plain: None,
+            short: None,
             deflated: Default::default(),
         }
     }
@@ -278,11 +280,38 @@ impl<'a> PublishFrames<'a> {
             }
         }
         let (payload, opcode) = (self.payload, self.opcode);
+        // A short message to a subscriber that is keeping up is copied into its corked bytes,
+        // as a reply would be: it leaves with them in one write within this wakeup, and costs
+        // less than a shared chunk (refcount, queue slot, one more iovec). Sharing is for what
+        // may stay queued: long frames, and sockets under backpressure.
+        if payload.len() <= COPY_SHORT_PUBLISH && !c.queue.is_blocked() {
+            let (frame, len) = self
+                .short
+                .get_or_insert_with(|| short_frame(opcode, payload));
+            c.write(lp, key, &[&frame[..*len]]);
+            return;
+        }
         let plain = self
             .plain
             .get_or_insert_with(|| build_frame(opcode, false, payload));
         c.write_shared(lp, key, plain);
     }
+}
+
+/// Published payloads up to this size are copied to subscribers that are not backpressured
+/// (see `PublishFrames::write`).
+const COPY_SHORT_PUBLISH: usize = 256;
+
+/// A short frame, built on the stack once per publish: one copy per subscriber, not two.
+type ShortFrame = ([u8; COPY_SHORT_PUBLISH + 4], usize);
+
+fn short_frame(opcode: OpCode, payload: &[u8]) -> ShortFrame {
+    let mut frame = [0u8; COPY_SHORT_PUBLISH + 4];
+    let mut header = [0u8; 10];
+    let n = encode_header(&mut header, true, opcode, false, payload.len());
+    frame[..n].copy_from_slice(&header[..n]);
+    frame[n..n + payload.len()].copy_from_slice(payload);
+    (frame, n + payload.len())
 }
 
 fn build_frame(opcode: OpCode, rsv1: bool, payload: &[u8]) -> Arc<[u8]> {
