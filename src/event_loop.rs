@@ -26,7 +26,7 @@ const WAKER_TOKEN: usize = 1 << 41;
 const READ_BUFFER_SIZE: usize = 512 * 1024;
 
 /// Keeps a read buffer alive for the ArrayBuffers lent from it (see `Loop::read_buffer_owner`).
-pub type ReadBufferOwner = Rc<RefCell<Option<Vec<u8>>>>;
+pub type ReadBufferOwner = crate::js::v8_direct::Keeper;
 /// Coarse timer granularity for idle timeouts, closing sockets and HTTP keep-alive.
 pub const TICK_MS: u64 = 1000;
 
@@ -71,6 +71,8 @@ pub struct Loop {
     read_owner: RefCell<Option<ReadBufferOwner>>,
     /// A lent message ArrayBuffer was transferred away by JS during this read.
     read_escaped: Cell<bool>,
+    /// Messages are lent to JS through V8 directly (`js::v8_direct`), not N-API.
+    pub v8_direct: bool,
     /// Connections with corked bytes to write at the end of this wakeup.
     to_flush: RefCell<Vec<Key>>,
     /// True while dispatching a wakeup: writes are corked and flushed once at the end.
@@ -146,6 +148,7 @@ impl Loop {
             read_buf: RefCell::new(vec![0; READ_BUFFER_SIZE]),
             read_owner: RefCell::new(None),
             read_escaped: Cell::new(false),
+            v8_direct: crate::js::v8_direct::available(env),
             to_flush: RefCell::new(Vec::new()),
             in_wakeup: Cell::new(false),
             tick: Cell::new(0),
@@ -362,7 +365,9 @@ impl Loop {
             if let Some(owner) = owner {
                 // JS kept part of this buffer (a transferred message): it now belongs to the
                 // backing stores that reference it and is freed with the last of them.
-                *owner.borrow_mut() = Some(std::mem::replace(&mut buf, vec![0; READ_BUFFER_SIZE]));
+                let fresh = vec![0; READ_BUFFER_SIZE];
+                *owner.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::mem::replace(&mut buf, fresh));
             }
         }
         *self.read_buf.borrow_mut() = buf;

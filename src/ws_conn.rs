@@ -170,7 +170,7 @@ fn dispatch_events(lp: &Rc<Loop>, key: Key, data: &mut [u8], events: &mut Vec<Ev
                         Payload::Owned(v) if v.len() >= LEND_THRESHOLD => {
                             call_with_owned(lp, f, js, v, binary)
                         }
-                        Payload::Input(r) if r.len() >= LEND_THRESHOLD => {
+                        Payload::Input(r) if lp.v8_direct || r.len() >= LEND_THRESHOLD => {
                             call_with_input(lp, f, js, &mut data[r], binary)
                         }
                         p => call_with_buffer(lp, f, js, p.as_slice(data), Some(binary)),
@@ -298,13 +298,25 @@ fn call_with_owned(lp: &Loop, f: Value, js: Value, bytes: Vec<u8>, binary: bool)
     env.detach(ab);
 }
 
-/// A large message that lies whole in the read buffer is lent to JS from there, as
-/// uWebSockets.js does: no copy (a 256 KiB echo spent 5% of its CPU copying). It is detached
-/// when the handler returns; if JS transferred it away, the read buffer is handed over to it
-/// (`Loop::read_buffer_owner`). Where external ArrayBuffers are refused, it is copied.
+/// A message that lies whole in the read buffer is lent to JS from there, as uWebSockets.js
+/// does: no copy. Through V8 directly when possible (`js::v8_direct`), else for large messages
+/// through an N-API external buffer (a 256 KiB echo spent 5% of its CPU copying; below 32 KiB
+/// the N-API external costs more than the copy). It is detached when the handler returns; if JS
+/// transferred it away, the read buffer is handed over to it (`Loop::read_buffer_owner`).
+/// Where neither kind of buffer can be made, the message is copied.
 fn call_with_input(lp: &Loop, f: Value, js: Value, bytes: &mut [u8], binary: bool) {
     let env = lp.env;
-    let Ok(ab) = env.arraybuffer_over(bytes, lp.read_buffer_owner()) else {
+    let keeper = lp.read_buffer_owner();
+    let ab = match lp.v8_direct {
+        true if !bytes.is_empty() => crate::js::v8_direct::arraybuffer_over(bytes, &keeper),
+        _ => None,
+    };
+    let ab = match ab {
+        Some(ab) => Ok(ab),
+        None if bytes.len() >= LEND_THRESHOLD => env.arraybuffer_over(bytes, keeper),
+        None => return call_with_buffer(lp, f, js, bytes, Some(binary)),
+    };
+    let Ok(ab) = ab else {
         return call_with_buffer(lp, f, js, bytes, Some(binary));
     };
     lp.call(f, &[js, ab, env.boolean(binary)]);

@@ -316,6 +316,15 @@ js_fn!(
     }
 );
 
+js_fn!(
+    /// How received messages reach JS on this thread: "v8" (an ArrayBuffer over the read
+    /// buffer, made through V8) or "napi" (see js::v8_direct). For tests and diagnostics.
+    message_buffers(env, _info) {
+        let lp = Loop::get(env)?;
+        env.string(if lp.v8_direct { "v8" } else { "napi" })
+    }
+);
+
 js_fn!(reset_peak(env, _info) {
     uws_core::send_queue::reset_peak();
     Ok(env.undefined())

@@ -9,6 +9,7 @@ pub mod http;
 pub mod napi;
 pub mod storage;
 pub mod tls;
+pub mod v8_direct;
 pub mod websocket;
 
 use napi::{Env, JsResult, Value};
@@ -32,6 +33,7 @@ const EXPORTS: &[(&std::ffi::CStr, NativeFn)] = &[
     (c"listenPort", app::listen_port),
     (c"stats", app::stats),
     (c"resetPeak", app::reset_peak),
+    (c"messageBuffers", app::message_buffers),
     (c"wsSend", websocket::ws_send),
     (c"wsFragment", websocket::ws_fragment),
     (c"wsPing", websocket::ws_ping),

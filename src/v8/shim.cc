@@ -1,0 +1,32 @@
+// ArrayBuffers over uws-rs's own memory, made through V8 directly (see src/v8_direct.rs).
+//
+// N-API can only give a message a fresh ArrayBuffer (allocated, zero-filled, then copied into)
+// or an "external" one, which Node builds as a Buffer with a tracked finalizer (about a
+// microsecond each). uWebSockets.js wraps its receive buffer in a V8 backing store with no
+// allocation at all; this file does the same. It is compiled against the headers of the Node
+// that builds the addon, and used only when the running Node has the same major version
+// (v8_direct.rs checks), so the V8 ABI matches.
+#include <cstddef>
+#include <memory>
+#include <utility>
+
+#include <node_version.h>
+#include <v8.h>
+
+// Defined in Rust: releases what `hint` holds (called by V8 when the backing store dies, on
+// whatever thread drops it last).
+extern "C" void uws_rs_v8_release(void* hint);
+
+extern "C" int uws_rs_v8_node_major(void) { return NODE_MAJOR_VERSION; }
+
+// An ArrayBuffer over data[0..length) in the current isolate's current handle scope, as an
+// napi_value (Node's napi_value is the address of a v8::Local's slot:
+// v8impl::JsValueFromV8LocalValue). V8 calls uws_rs_v8_release(hint) when it frees the store.
+extern "C" void* uws_rs_v8_arraybuffer(void* data, size_t length, void* hint) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate == nullptr) return nullptr;
+  std::unique_ptr<v8::BackingStore> store = v8::ArrayBuffer::NewBackingStore(
+      data, length, [](void*, size_t, void* h) { uws_rs_v8_release(h); }, hint);
+  v8::Local<v8::ArrayBuffer> ab = v8::ArrayBuffer::New(isolate, std::move(store));
+  return reinterpret_cast<void*>(*ab);
+}
