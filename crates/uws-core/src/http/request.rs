@@ -128,9 +128,10 @@ pub fn parse_head(
     max_head_size: usize,
     reuse: &mut Vec<HeaderRange>,
 ) -> Result<Option<RequestHead>, HttpError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut slots);
-    let head_len = match req.parse(buf) {
+    // Uninitialised slots: initialising 100 headers (3.2 KB) cost more than parsing a request.
+    let mut slots = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > max_head_size => {
             return Err(HttpError::HeadersTooLarge)
@@ -197,9 +198,18 @@ pub fn parse_head(
 /// RFC 9112 2.2 lets a server reject bare LF line endings; we do (httparse accepts them), as
 /// lenient line parsing is a request-smuggling vector and v20.30 never served such requests.
 fn has_bare_lf(head: &[u8]) -> bool {
-    head.iter()
-        .enumerate()
-        .any(|(i, &c)| c == b'\n' && (i == 0 || head[i - 1] != b'\r'))
+    // Every LF is part of a CRLF exactly when there are as many CRLFs as LFs. Two branch-free
+    // counts, which LLVM vectorises (a byte-at-a-time scan showed in the HTTP profile).
+    let lf: usize = head.iter().map(|&c| usize::from(c == b'\n')).sum();
+    let Some(tail) = head.get(1..) else {
+        return lf != 0;
+    };
+    let crlf: usize = head
+        .iter()
+        .zip(tail)
+        .map(|(&a, &b)| usize::from((a == b'\r') & (b == b'\n')))
+        .sum();
+    lf != crlf
 }
 
 fn trim(value: &[u8]) -> &[u8] {
@@ -565,6 +575,29 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: h\r\n\n",
         ] {
             assert_eq!(parse(bad).unwrap_err(), HttpError::Malformed, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bare_lf_detection_matches_a_byte_scan() {
+        let scan = |h: &[u8]| {
+            h.iter()
+                .enumerate()
+                .any(|(i, &c)| c == b'\n' && (i == 0 || h[i - 1] != b'\r'))
+        };
+        for case in [
+            &b""[..],
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\n\r",
+            b"\r\r\n",
+            b"a\nb",
+            b"a\r\nb\r\n\r\n",
+            b"\r\n\n",
+            b"x\r\n\r\n\n",
+        ] {
+            assert_eq!(has_bare_lf(case), scan(case), "{case:?}");
         }
     }
 
