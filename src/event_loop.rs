@@ -284,6 +284,9 @@ impl Loop {
     /// corked, and the sockets written flushed once at the end.
     fn wakeup(self: &Rc<Self>, f: impl FnOnce(&Rc<Self>)) {
         let outer = self.in_wakeup.replace(true);
+        if !outer {
+            crate::http_conn::date_scope(true);
+        }
         {
             let _scope = CallbackScope::open(self.env, &self.resource, self.async_context);
             f(self);
@@ -291,6 +294,7 @@ impl Loop {
             // write is still corked and flushed below.
         }
         if !outer {
+            crate::http_conn::date_scope(false);
             self.in_wakeup.set(false);
             // HttpRequest objects die with the callback scope (after its microtasks).
             self.request.borrow_mut().live = false;

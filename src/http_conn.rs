@@ -664,8 +664,33 @@ pub fn with_response<R>(
     Ok(r)
 }
 
-/// The Date header value, formatted at most once per second.
+thread_local! {
+    /// The Date value for the current loop wakeup: `Some` once computed inside one.
+    static WAKEUP_DATE: Cell<Option<[u8; 29]>> = const { Cell::new(None) };
+    static IN_WAKEUP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called by the loop when a wakeup starts and ends: inside one, the clock is read once for all
+/// the responses it writes (a clock read per response was 3% of pipelined CPU), as uWebSockets
+/// and nginx take the time once per loop iteration.
+pub fn date_scope(inside: bool) {
+    IN_WAKEUP.with(|w| w.set(inside));
+    WAKEUP_DATE.with(|d| d.set(None));
+}
+
+/// The Date header value: read once per loop wakeup, formatted at most once per second.
 pub fn date_header() -> [u8; 29] {
+    if let Some(date) = WAKEUP_DATE.with(Cell::get) {
+        return date;
+    }
+    let date = current_date();
+    if IN_WAKEUP.with(Cell::get) {
+        WAKEUP_DATE.with(|d| d.set(Some(date)));
+    }
+    date
+}
+
+fn current_date() -> [u8; 29] {
     thread_local! {
         static CACHE: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
     }
