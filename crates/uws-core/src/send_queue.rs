@@ -4,8 +4,11 @@
 //! `std::string` buffer kept its grown capacity after draining. Here:
 //!
 //! - **Direct path.** When nothing is queued, [`SendQueue::send`] hands the caller's parts
-//!   (e.g. `[ws header, payload]`) to the kernel in one `writev`. Nothing is allocated and
-//!   nothing is copied when the kernel takes everything.
+//!   (e.g. `[ws header, payload]`) to the kernel in one call: `write` for one buffer, `writev`
+//!   for several, or, when several total at most [`GATHER_MAX`] bytes, one `write` of them
+//!   gathered into a reused per-thread scratch buffer (cheaper for the kernel than a `writev` of
+//!   small pieces; nothing is kept). Nothing is allocated and nothing is queued when the kernel
+//!   takes everything.
 //! - **Copy once.** Only the bytes the kernel refuses are copied, once, into the queue.
 //!   Queued bytes never move again: the head chunk has a read offset that advances.
 //! - **Free early.** A chunk is freed as soon as it is fully written; an empty queue owns no
@@ -14,7 +17,8 @@
 //!   ([`SendQueue::push_shared`], [`SendQueue::send_shared`]).
 //! - **Auto-cork.** While the caller says the socket is `corked` (inside one event-loop wakeup),
 //!   small sends are appended to a fixed-capacity coalescing chunk without any syscall; the
-//!   caller then calls [`SendQueue::flush`] once, which writes everything with one `writev`.
+//!   caller then calls [`SendQueue::flush`] once, which writes everything in one call.
+//!   Coalescing buffers come from a per-thread spare pool (see `coalesce_pool`).
 //! - **Few syscalls while blocked.** After the writer returned `WouldBlock`, sends only queue
 //!   until the next [`SendQueue::flush`] (the caller makes it on the next writable event) or
 //!   until [`RETRY_WHILE_BLOCKED`] more bytes were queued: a backpressured socket costs no failed
