@@ -24,6 +24,14 @@ describe('message buffers', { skip: impl === 'uws' && 'uws-rs internals' }, () =
     assert.deepEqual(r, { path: headers ? 'v8' : 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });
   });
 
+  it('Electron (V8 memory sandbox) gets the N-API path', { timeout: 30000 }, () => {
+    const out = execFileSync(process.execPath, ['-e', `
+      Object.defineProperty(process.versions, 'electron', { value: '30.0.0', enumerable: true });
+      console.log(require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native.js'))}).messageBuffers());
+    `], { env: { ...process.env, UWS_RS_NAPI_ONLY: '' }, encoding: 'utf8', timeout: 20000 });
+    assert.equal(out.trim(), 'napi');
+  });
+
   it('N-API path (UWS_RS_NAPI_ONLY=1)', { timeout: 30000 }, () => {
     const r = run({ UWS_RS_NAPI_ONLY: '1' });
     assert.deepEqual(r, { path: 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });

@@ -32,6 +32,11 @@ function shipped() {
   }
 }
 
+// Electron runs V8 with its memory sandbox, where a backing store over the addon's own memory
+// (the V8-direct message path, src/js/v8_direct.rs) is not allowed; its Node major version can
+// match the one the addon was built for, so the addon's own check would not catch it.
+if (process.versions.electron && !process.env.UWS_RS_NAPI_ONLY) process.env.UWS_RS_NAPI_ONLY = '1';
+
 function resolveAndLoad() {
   const override = process.env.UWS_RS_NATIVE;
   if (override) return load(path.resolve(override), 'from UWS_RS_NATIVE');
