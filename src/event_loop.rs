@@ -66,8 +66,8 @@ pub struct Loop {
     pub listeners: RefCell<Slab<Listener>>,
     pub apps: RefCell<Slab<Rc<App>>>,
     read_buf: RefCell<Vec<u8>>,
-    /// Set while a read is dispatched once a message was lent to JS straight from `read_buf`
-    /// (see `read_buffer_owner`).
+    /// Keeps `read_buf` alive for messages lent from it; made at the first lend, replaced when
+    /// one escapes (see `read_buffer_owner`).
     read_owner: RefCell<Option<ReadBufferOwner>>,
     /// A lent message ArrayBuffer was transferred away by JS during this read.
     read_escaped: Cell<bool>,
@@ -364,9 +364,10 @@ impl Loop {
             return;
         }
         crate::conn::read_and_dispatch(self, key, &mut buf, to_end);
-        let owner = self.read_owner.borrow_mut().take();
+        // The owner stays with the buffer across reads (no allocation per read) until a lent
+        // message escapes: then the buffer goes to that owner and the next lend makes a new one.
         if self.read_escaped.replace(false) {
-            if let Some(owner) = owner {
+            if let Some(owner) = self.read_owner.borrow_mut().take() {
                 // JS kept part of this buffer (a transferred message): it now belongs to the
                 // backing stores that reference it and is freed with the last of them.
                 let fresh = vec![0; READ_BUFFER_SIZE];

@@ -402,12 +402,21 @@ impl SendQueue {
         if self.chunks.is_empty() {
             self.blocked = false;
             if self.chunks.capacity() != 0 {
-                self.chunks = VecDeque::new();
+                coalesce_pool::give_back_deque(std::mem::take(&mut self.chunks));
             }
         } else if self.chunks.capacity() > 4 * MAX_IOV
             && self.chunks.len() < self.chunks.capacity() / 4
         {
             self.chunks.shrink_to(self.chunks.len() * 2);
+        }
+    }
+
+    /// An empty queue owns no storage; its first chunk takes a spare deque from the pool
+    /// instead of allocating one (a queue empties and refills every wakeup under request/reply
+    /// traffic).
+    fn reserve_chunk_slot(&mut self) {
+        if self.chunks.capacity() == 0 {
+            self.chunks = coalesce_pool::take_deque();
         }
     }
 
@@ -427,6 +436,7 @@ impl SendQueue {
             self.head = offset;
         }
         self.buffered += len;
+        self.reserve_chunk_slot();
         self.chunks.push_back(chunk);
     }
 
@@ -462,6 +472,7 @@ impl SendQueue {
                 _ => {
                     created += 1;
                     let small = small_first && self.chunks.is_empty();
+                    self.reserve_chunk_slot();
                     self.chunks
                         .push_back(Chunk::Coalescing(coalesce_pool::take(small)));
                     match self.chunks.back_mut() {
@@ -734,8 +745,9 @@ mod gather_scratch {
 /// Most corked sockets hold one short reply per wakeup, so a queue's first coalescing chunk is a
 /// small one ([`coalesce_pool::SMALL`]) when the bytes fit.
 mod coalesce_pool {
-    use super::CORK_COALESCE;
+    use super::{Chunk, CORK_COALESCE};
     use std::cell::RefCell;
+    use std::collections::VecDeque;
 
     /// Capacity of a small coalescing buffer: under glibc's 1024-byte large-request threshold
     /// (no `malloc_consolidate`) and within its per-thread cache (1032-byte chunks).
@@ -810,6 +822,59 @@ mod coalesce_pool {
         for pool in [&BIG, &SMALL_SPARES] {
             let _ = pool.try_with(|p| p.borrow_mut().trim());
         }
+        let _ = DEQUES.try_with(|d| d.borrow_mut().trim());
+    }
+
+    /// Spare chunk deques: empty, with room for a few chunks.
+    pub struct Deques {
+        free: Vec<VecDeque<Chunk>>,
+        low_water: usize,
+    }
+
+    impl Deques {
+        const MAX: usize = 4096;
+
+        fn trim(&mut self) {
+            let keep = self.free.len() - self.low_water.min(self.free.len());
+            self.free.truncate(keep);
+            if self.free.is_empty() {
+                self.free = Vec::new();
+            }
+            self.low_water = self.free.len();
+        }
+    }
+
+    thread_local! {
+        static DEQUES: RefCell<Deques> = const {
+            RefCell::new(Deques { free: Vec::new(), low_water: 0 })
+        };
+    }
+
+    pub fn take_deque() -> VecDeque<Chunk> {
+        DEQUES
+            .try_with(|d| {
+                let mut d = d.borrow_mut();
+                let v = d.free.pop();
+                d.low_water = d.low_water.min(d.free.len());
+                v
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| VecDeque::with_capacity(4))
+    }
+
+    pub fn give_back_deque(v: VecDeque<Chunk>) {
+        debug_assert!(v.is_empty());
+        // Big deques (a burst of many chunks) are freed, not kept.
+        if v.capacity() > 8 {
+            return;
+        }
+        let _ = DEQUES.try_with(|d| {
+            let mut d = d.borrow_mut();
+            if d.free.len() < Deques::MAX {
+                d.free.push(v);
+            }
+        });
     }
 
     /// Spare buffers held now (tests).
