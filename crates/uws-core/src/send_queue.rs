@@ -12,7 +12,8 @@
 //! - **Copy once.** Only the bytes the kernel refuses are copied, once, into the queue.
 //!   Queued bytes never move again: the head chunk has a read offset that advances.
 //! - **Free early.** A chunk is freed as soon as it is fully written; an empty queue owns no
-//!   heap at all (its `VecDeque` storage is released too).
+//!   heap at all (its `VecDeque` storage goes back to a per-thread spare pool, freed after a
+//!   second unused).
 //! - **Share, don't copy.** A pub/sub frame is an `Arc<[u8]>` that sits in many queues at once
 //!   ([`SendQueue::push_shared`], [`SendQueue::send_shared`]).
 //! - **Auto-cork.** While the caller says the socket is `corked` (inside one event-loop wakeup),
