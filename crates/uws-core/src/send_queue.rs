@@ -754,33 +754,31 @@ mod coalesce_pool {
     /// (no `malloc_consolidate`) and within its per-thread cache (1032-byte chunks).
     pub const SMALL: usize = 1000;
 
-    /// Spares of one capacity, and the fewest there were since the last trim.
-    struct Spares {
-        capacity: usize,
+    /// Spare allocations of one kind, and the fewest there were since the last trim.
+    struct Spares<T> {
         max: usize,
-        free: Vec<Vec<u8>>,
+        free: Vec<T>,
         low_water: usize,
     }
 
-    impl Spares {
-        const fn new(capacity: usize, max: usize) -> Self {
+    impl<T> Spares<T> {
+        const fn new(max: usize) -> Self {
             Self {
-                capacity,
                 max,
                 free: Vec::new(),
                 low_water: 0,
             }
         }
 
-        fn take(&mut self) -> Vec<u8> {
+        fn take(&mut self) -> Option<T> {
             let v = self.free.pop();
             self.low_water = self.low_water.min(self.free.len());
-            v.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+            v
         }
 
-        fn give_back(&mut self, mut v: Vec<u8>) {
+        /// Keeps `v` (already emptied) unless there are `max` spares.
+        fn give_back(&mut self, v: T) {
             if self.free.len() < self.max {
-                v.clear();
                 self.free.push(v);
             }
         }
@@ -796,27 +794,57 @@ mod coalesce_pool {
         }
     }
 
+    type Pool<T> = std::thread::LocalKey<RefCell<Spares<T>>>;
+
     thread_local! {
         /// 16 KiB buffers, at most 16 MiB of spares.
-        static BIG: RefCell<Spares> = const { RefCell::new(Spares::new(CORK_COALESCE, 1024)) };
+        static BIG: RefCell<Spares<Vec<u8>>> = const { RefCell::new(Spares::new(1024)) };
         /// Small buffers, at most 4 MiB of spares.
-        static SMALL_SPARES: RefCell<Spares> = const { RefCell::new(Spares::new(SMALL, 4096)) };
+        static SMALL_SPARES: RefCell<Spares<Vec<u8>>> = const { RefCell::new(Spares::new(4096)) };
+        /// Empty chunk deques with room for a few chunks (128 B each).
+        static DEQUES: RefCell<Spares<VecDeque<Chunk>>> = const { RefCell::new(Spares::new(4096)) };
+    }
+
+    /// A spare from `pool`, if any. `try_with`: during thread teardown there is none.
+    fn take_from<T: 'static>(pool: &'static Pool<T>) -> Option<T> {
+        pool.try_with(|p| p.borrow_mut().take()).ok().flatten()
+    }
+
+    /// `try_with`: a queue dropped during thread teardown just frees what it held.
+    fn give_to<T: 'static>(pool: &'static Pool<T>, v: T) {
+        let _ = pool.try_with(|p| p.borrow_mut().give_back(v));
     }
 
     /// A small buffer if `small`, else a big one.
     pub fn take(small: bool) -> Vec<u8> {
-        let pool = if small { &SMALL_SPARES } else { &BIG };
-        pool.with(|p| p.borrow_mut().take())
+        let (pool, capacity) = if small {
+            (&SMALL_SPARES, SMALL)
+        } else {
+            (&BIG, CORK_COALESCE)
+        };
+        take_from(pool).unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    pub fn give_back(v: Vec<u8>) {
+    pub fn give_back(mut v: Vec<u8>) {
         let pool = match v.capacity() {
             CORK_COALESCE => &BIG,
             SMALL => &SMALL_SPARES,
             _ => return,
         };
-        // `try_with`: a queue dropped during thread teardown just frees its buffer.
-        let _ = pool.try_with(|p| p.borrow_mut().give_back(v));
+        v.clear();
+        give_to(pool, v);
+    }
+
+    pub fn take_deque() -> VecDeque<Chunk> {
+        take_from(&DEQUES).unwrap_or_else(|| VecDeque::with_capacity(4))
+    }
+
+    pub fn give_back_deque(v: VecDeque<Chunk>) {
+        debug_assert!(v.is_empty());
+        // Big deques (a burst of many chunks) are freed, not kept.
+        if v.capacity() <= 8 {
+            give_to(&DEQUES, v);
+        }
     }
 
     pub fn trim() {
@@ -824,58 +852,6 @@ mod coalesce_pool {
             let _ = pool.try_with(|p| p.borrow_mut().trim());
         }
         let _ = DEQUES.try_with(|d| d.borrow_mut().trim());
-    }
-
-    /// Spare chunk deques: empty, with room for a few chunks.
-    pub struct Deques {
-        free: Vec<VecDeque<Chunk>>,
-        low_water: usize,
-    }
-
-    impl Deques {
-        const MAX: usize = 4096;
-
-        fn trim(&mut self) {
-            let keep = self.free.len() - self.low_water.min(self.free.len());
-            self.free.truncate(keep);
-            if self.free.is_empty() {
-                self.free = Vec::new();
-            }
-            self.low_water = self.free.len();
-        }
-    }
-
-    thread_local! {
-        static DEQUES: RefCell<Deques> = const {
-            RefCell::new(Deques { free: Vec::new(), low_water: 0 })
-        };
-    }
-
-    pub fn take_deque() -> VecDeque<Chunk> {
-        DEQUES
-            .try_with(|d| {
-                let mut d = d.borrow_mut();
-                let v = d.free.pop();
-                d.low_water = d.low_water.min(d.free.len());
-                v
-            })
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| VecDeque::with_capacity(4))
-    }
-
-    pub fn give_back_deque(v: VecDeque<Chunk>) {
-        debug_assert!(v.is_empty());
-        // Big deques (a burst of many chunks) are freed, not kept.
-        if v.capacity() > 8 {
-            return;
-        }
-        let _ = DEQUES.try_with(|d| {
-            let mut d = d.borrow_mut();
-            if d.free.len() < Deques::MAX {
-                d.free.push(v);
-            }
-        });
     }
 
     /// Spare buffers held now (tests).
