@@ -15,8 +15,10 @@ const run = (env) => JSON.parse(execFileSync(process.execPath, [CHILD], {
   env: { ...process.env, ...env }, timeout: 20000, encoding: 'utf8',
 }).trim());
 
-// The build compiles the V8 shim when it finds the running Node's headers (build.rs).
-const headers = fs.existsSync(path.resolve(process.execPath, '../../include/node/v8.h'));
+// The build compiles the V8 shim when it finds the running Node's headers (build.rs), unless
+// UWS_RS_NO_V8_SHIM was set for the build (set it for the test run too).
+const headers = fs.existsSync(path.resolve(process.execPath, '../../include/node/v8.h'))
+  && !process.env.UWS_RS_NO_V8_SHIM;
 
 describe('message buffers', { skip: impl === 'uws' && 'uws-rs internals' }, () => {
   it('default path (V8-direct when built with Node headers)', { timeout: 30000 }, () => {
