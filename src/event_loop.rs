@@ -9,6 +9,7 @@
 use crate::app::App;
 use crate::conn::Conn;
 use crate::js::napi::{self, CallbackScope, Env, Ref, Value};
+use crate::js::v8_direct::Keeper;
 use crate::listen::Listener;
 use crate::slab::{Key, Slab};
 use crate::uv;
@@ -24,9 +25,6 @@ pub const LISTENER_BIT: usize = 1 << 40;
 const WAKER_TOKEN: usize = 1 << 41;
 /// One reusable read buffer per loop (as uSockets does): reads never allocate.
 const READ_BUFFER_SIZE: usize = 512 * 1024;
-
-/// Keeps a read buffer alive for the ArrayBuffers lent from it (see `Loop::read_buffer_owner`).
-pub type ReadBufferOwner = crate::js::v8_direct::Keeper;
 /// Coarse timer granularity for idle timeouts, closing sockets and HTTP keep-alive.
 pub const TICK_MS: u64 = 1000;
 
@@ -68,7 +66,7 @@ pub struct Loop {
     read_buf: RefCell<Vec<u8>>,
     /// Keeps `read_buf` alive for messages lent from it; made at the first lend, replaced when
     /// one escapes (see `read_buffer_owner`).
-    read_owner: RefCell<Option<ReadBufferOwner>>,
+    read_owner: RefCell<Option<Keeper>>,
     /// A lent message ArrayBuffer was transferred away by JS during this read.
     read_escaped: Cell<bool>,
     /// Messages are lent to JS through V8 directly (`js::v8_direct`), not N-API.
@@ -382,7 +380,7 @@ impl Loop {
     /// until V8 releases it. If JS transferred the buffer away (`read_buffer_escaped`), the read
     /// buffer is moved into the handle at the end of the read and the loop takes a new one, so
     /// the memory lives exactly as long as something references it.
-    pub fn read_buffer_owner(&self) -> ReadBufferOwner {
+    pub fn read_buffer_owner(&self) -> Keeper {
         self.read_owner
             .borrow_mut()
             .get_or_insert_with(Default::default)

@@ -306,15 +306,16 @@ fn call_with_owned(lp: &Loop, f: Value, js: Value, bytes: Vec<u8>, binary: bool)
 /// Where neither kind of buffer can be made, the message is copied.
 fn call_with_input(lp: &Loop, f: Value, js: Value, bytes: &mut [u8], binary: bool) {
     let env = lp.env;
+    // One reference to the keeper per lent message, moved into its backing store.
     let keeper = lp.read_buffer_owner();
-    let ab = match lp.v8_direct {
-        true if !bytes.is_empty() => crate::js::v8_direct::arraybuffer_over(bytes, &keeper),
-        _ => None,
+    let ab = match lp.v8_direct && !bytes.is_empty() {
+        true => crate::js::v8_direct::arraybuffer_over(bytes, keeper),
+        false => Err(keeper),
     };
     let ab = match ab {
-        Some(ab) => Ok(ab),
-        None if bytes.len() >= LEND_THRESHOLD => env.arraybuffer_over(bytes, keeper),
-        None => return call_with_buffer(lp, f, js, bytes, Some(binary)),
+        Ok(ab) => Ok(ab),
+        Err(keeper) if bytes.len() >= LEND_THRESHOLD => env.arraybuffer_over(bytes, keeper),
+        Err(_) => return call_with_buffer(lp, f, js, bytes, Some(binary)),
     };
     let Ok(ab) = ab else {
         return call_with_buffer(lp, f, js, bytes, Some(binary));

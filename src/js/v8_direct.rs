@@ -67,29 +67,29 @@ pub fn available(env: Env) -> bool {
     }
 }
 
-/// An ArrayBuffer over `bytes` (no copy, nothing allocated for the bytes), holding a clone of
-/// `keeper` until V8 frees its backing store. For a synchronous call after which the caller
-/// detaches it, or, if JS detached it first (a transfer), moves the memory into `keeper`.
-/// Call only where `available` said yes, inside a handle scope. None if V8 refused.
-pub fn arraybuffer_over(bytes: &mut [u8], keeper: &Keeper) -> Option<Value> {
+/// An ArrayBuffer over `bytes` (no copy, nothing allocated for the bytes), holding `keeper`
+/// until V8 frees its backing store. For a synchronous call after which the caller detaches
+/// it, or, if JS detached it first (a transfer), moves the memory into `keeper`. Call only
+/// where `available` said yes, inside a handle scope. If V8 refused, `keeper` comes back.
+pub fn arraybuffer_over(bytes: &mut [u8], keeper: Keeper) -> Result<Value, Keeper> {
     #[cfg(uws_v8)]
     {
-        let hint = Arc::into_raw(Arc::clone(keeper)) as *mut std::ffi::c_void;
+        let hint = Arc::into_raw(keeper) as *mut std::ffi::c_void;
         // SAFETY: `available` checked the V8 ABI; we are on the JS thread inside a handle
         // scope; `bytes` stays valid until the caller detaches the buffer or hands the memory
         // to `keeper`, which the store holds (released by `uws_rs_v8_release`).
         let v =
             unsafe { shim::uws_rs_v8_arraybuffer(bytes.as_mut_ptr().cast(), bytes.len(), hint) };
         if v.is_null() {
-            // SAFETY: the shim did not make a store, so it will not release the hint.
-            drop(unsafe { Arc::from_raw(hint as *const Mutex<Option<Vec<u8>>>) });
-            return None;
+            // SAFETY: the shim did not make a store, so it will not release the hint: it is
+            // ours again.
+            return Err(unsafe { Arc::from_raw(hint as *const Mutex<Option<Vec<u8>>>) });
         }
-        Some(v as Value)
+        Ok(v as Value)
     }
     #[cfg(not(uws_v8))]
     {
-        let _ = (bytes, keeper);
-        None
+        let _ = bytes;
+        Err(keeper)
     }
 }
