@@ -50,6 +50,8 @@ pub struct Conn {
     /// Set once a write failed: the peer is gone; the next read reports it.
     broken: bool,
     fin_sent: bool,
+    /// How far this connection is through the wakeup's publish batch (see `publish_batch`).
+    pub pub_seen: u64,
 }
 
 impl Conn {
@@ -60,11 +62,26 @@ impl Conn {
     /// Writes `parts` (one logical message) through the send queue. Inside a loop wakeup or an
     /// explicit cork, small writes are coalesced and flushed once at the end.
     pub fn write(&mut self, lp: &Loop, key: Key, parts: &[&[u8]]) {
+        self.catch_up_publishes(lp, key);
+        let corked = self.corked || lp.in_wakeup();
+        self.write_with(lp, key, parts, corked);
+    }
+
+    /// Publishes of this wakeup that this connection has not received go first.
+    #[inline]
+    fn catch_up_publishes(&mut self, lp: &Loop, key: Key) {
+        let mark = lp.publish_mark.get();
+        if mark as u32 != 0 && self.pub_seen != mark {
+            crate::publish_batch::catch_up(lp, key, self);
+        }
+    }
+
+    /// `write` without the publish catch-up, coalescing if `corked`.
+    pub fn write_with(&mut self, lp: &Loop, key: Key, parts: &[&[u8]], corked: bool) {
         if self.broken {
             return;
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        let corked = self.corked || lp.in_wakeup();
         let coalesce = corked && total <= CORK_COALESCE;
         let had_backpressure = self.buffered_amount() > 0;
         match self.queue.send(&mut self.stream, parts, corked) {
@@ -86,10 +103,16 @@ impl Conn {
 
     /// Publishes a shared frame: queued by reference (never copied), written like `write`.
     pub fn write_shared(&mut self, lp: &Loop, key: Key, frame: &Arc<[u8]>) {
+        self.catch_up_publishes(lp, key);
+        let corked = self.corked || lp.in_wakeup();
+        self.write_shared_with(lp, key, frame, corked);
+    }
+
+    /// `write_shared` without the publish catch-up.
+    pub fn write_shared_with(&mut self, lp: &Loop, key: Key, frame: &Arc<[u8]>, corked: bool) {
         if self.broken {
             return;
         }
-        let corked = self.corked || lp.in_wakeup();
         let had_backpressure = self.buffered_amount() > 0;
         if self
             .queue
@@ -183,6 +206,7 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
         fin_sent: false,
         proxied: None,
         proxy_checked: false,
+        pub_seen: 0,
     };
     let key = lp.conns.borrow_mut().insert(conn);
     let ok = {

@@ -87,6 +87,11 @@ pub struct Loop {
     deferred: RefCell<Vec<(Key, Deferred)>>,
     defer_timer: *mut uv::UvHandle,
     defer_armed: Cell<bool>,
+    /// Publishes of this wakeup, delivered at its end (see `publish_batch`).
+    pub publish_batch: RefCell<crate::publish_batch::Batch>,
+    /// The batch's generation and length (`gen << 32 | len`; 0 when empty), compared with each
+    /// connection's `pub_seen` on every write.
+    pub publish_mark: Cell<u64>,
     /// A flush of `to_flush` is due on the next loop iteration (see `defer_flush`).
     flush_deferred: Cell<bool>,
     /// Inbox for sockets handed over by an acceptor app, created on first `getDescriptor`.
@@ -158,6 +163,8 @@ impl Loop {
             defer_timer,
             defer_armed: Cell::new(false),
             flush_deferred: Cell::new(false),
+            publish_batch: RefCell::default(),
+            publish_mark: Cell::new(0),
             mailbox: RefCell::new(None),
             id: crate::acceptor::next_id(),
         })
@@ -288,10 +295,18 @@ impl Loop {
         {
             let _scope = CallbackScope::open(self.env, &self.resource, self.async_context);
             f(self);
+            if !outer {
+                crate::publish_batch::finish(self);
+            }
             // Dropping the scope runs process.nextTick callbacks and promise jobs; what they
             // write is still corked and flushed below.
         }
         if !outer {
+            // What those callbacks published.
+            while crate::publish_batch::pending(self) {
+                let _scope = CallbackScope::open(self.env, &self.resource, self.async_context);
+                crate::publish_batch::finish(self);
+            }
             crate::http_conn::date_scope(false);
             self.in_wakeup.set(false);
             // HttpRequest objects die with the callback scope (after its microtasks).

@@ -11,6 +11,7 @@ mod conn;
 mod event_loop;
 mod http_conn;
 mod listen;
+mod publish_batch;
 mod pubsub_glue;
 mod slab;
 mod timeouts;

@@ -13,7 +13,7 @@ pub fn sub_id(key: Key) -> u64 {
     (key.gen as u64) << 32 | key.index as u64
 }
 
-fn key_of(id: u64) -> Key {
+pub fn key_of(id: u64) -> Key {
     Key {
         index: id as u32,
         gen: (id >> 32) as u32,
@@ -41,6 +41,8 @@ fn notify(lp: &Loop, b: &Behavior, ws: Value, topic: &[u8], new: usize, old: usi
 /// Subscribing always returns true (also when already subscribed, as uWebSockets.js v20);
 /// unsubscribing returns whether the socket was subscribed. `subscription` fires only on a change.
 pub fn set_subscribed(lp: &Loop, key: Key, ws: Value, topic: &[u8], on: bool) -> bool {
+    // The wakeup's publishes reach the subscribers of publish time.
+    crate::publish_batch::catch_up_key(lp, key);
     let Some(app) = app_of(lp, key) else {
         return false;
     };
@@ -103,20 +105,30 @@ const BIG_MESSAGE: usize = 16 * 1024;
 /// dropped the message), except that payloads of 16 KiB and more return true.
 pub fn publish(
     lp: &Loop,
-    app: &App,
+    app: &Rc<App>,
     topic: &[u8],
     payload: &[u8],
     binary: bool,
     exclude: Option<Key>,
     compress: bool,
 ) -> bool {
-    let subscribers: Vec<u64> = app.topics.borrow().subscribers(topic).to_vec();
-    if subscribers.is_empty() {
+    let (count, only_excluded) = {
+        let t = app.topics.borrow();
+        let subscribers = t.subscribers(topic);
+        let only_excluded = subscribers.iter().all(|&id| Some(key_of(id)) == exclude);
+        (subscribers.len(), only_excluded)
+    };
+    if count == 0 {
         return false;
     }
-    if subscribers.iter().all(|&id| Some(key_of(id)) == exclude) {
+    if only_excluded {
         return payload.len() >= BIG_MESSAGE;
     }
+    if crate::publish_batch::takes(lp, payload.len(), compress, count) {
+        crate::publish_batch::add(lp, app, topic, payload, binary, exclude);
+        return true;
+    }
+    let subscribers: Vec<u64> = app.topics.borrow().subscribers(topic).to_vec();
     let mut frames = crate::ws_deflate::PublishFrames::new(payload, binary, compress);
     // Outside a loop wakeup (a timer, setImmediate) small publishes are corked on each
     // subscriber and flushed on the next loop iteration, as uWebSockets' topic tree drains once
