@@ -264,8 +264,12 @@ fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], until_would_block: bool) 
             Ok(0) => return on_eof(lp, key, false),
             Ok(n) => {
                 on_data(lp, key, &mut buf[..n]);
-                // A short read emptied the kernel buffer: the next arrival raises a new edge.
-                if n < buf.len() && !until_would_block {
+                if !until_would_block {
+                    // A short read emptied the kernel buffer: the next arrival raises a new
+                    // edge. A full one leaves more: read it after the other ready sockets.
+                    if n == buf.len() {
+                        lp.read_again(key);
+                    }
                     return;
                 }
             }
