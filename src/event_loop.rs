@@ -338,7 +338,7 @@ impl Loop {
             let mut conns = self.conns.borrow_mut();
             for key in keys {
                 if let Some(c) = conns.get_mut(key) {
-                    c.flush_corked();
+                    c.flush_if_scheduled();
                 }
             }
         }
