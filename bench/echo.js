@@ -2,7 +2,7 @@
 // WebSocket throughput benchmark: uws-rs against uWebSockets.js v20 (and `ws`), same loads, same
 // client (bench/loadgen, Rust), alternating servers A B C A B C ... so drift hits all of them alike.
 //
-//   npm run bench                              full run (~9 minutes)
+//   npm run bench                              full run (~10 minutes)
 //   node bench/echo.js --quick                 1 round, 2 s runs
 //   node bench/echo.js --rows p1,p128 --servers uws-rs,uws --rounds 5 --duration 10
 //
@@ -36,6 +36,7 @@ const ROWS = [
   { id: 'p128', name: '100 x 32 B, P=128', connections: 100, size: 32, inflight: 128 },
   { id: '4k', name: '100 x 4 KiB, P=1', connections: 100, size: 4096, inflight: 1 },
   { id: '256k', name: '10 x 256 KiB, P=1', connections: 10, size: 256 * 1024, inflight: 1 },
+  { id: '1m', name: '4 x 1 MiB, P=1', connections: 4, size: 1024 * 1024, inflight: 1 },
   { id: 'c1000', name: '1000 x 32 B, P=1', connections: 1000, size: 32, inflight: 1 },
   { id: 'text', name: '100 x 32 B text, P=8', connections: 100, size: 32, inflight: 8, text: true },
   { id: 'bcast', name: 'publish 1 -> 99 x 32 B, P=16', connections: 100, size: 32, inflight: 16, broadcast: true },
