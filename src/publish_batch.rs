@@ -242,9 +242,13 @@ impl Batch {
             return;
         }
         let State::Ws(ws) = &c.state else { return };
-        let limit = ws.behavior.settings.max_backpressure;
+        let b = &ws.behavior;
+        let limit = b.settings.max_backpressure;
         let corked = corked || c.corked;
         if limit > 0 && c.buffered_amount() > limit {
+            if b.handlers.dropped.is_none() && !b.settings.close_on_backpressure_limit {
+                return; // nobody to tell
+            }
             for i in seen..self.msgs.len() {
                 let m = &self.msgs[i];
                 if m.exclude == Some(key) {
