@@ -1,6 +1,6 @@
 //! Pub/sub on top of the core topic registry: subscribe/unsubscribe with the `subscription`
-//! handler, and publish that builds one frame and shares it (reference-counted) across every
-//! subscriber's send queue.
+//! handler, and publish: into the wakeup's batch (`publish_batch`), or one frame built once and
+//! shared (reference-counted) across every subscriber's send queue.
 
 use crate::app::{App, Behavior};
 use crate::conn::State;
@@ -97,9 +97,10 @@ pub fn remove_subscriber(lp: &Loop, key: Key, ws: Value, b: &Behavior) {
 /// path, which reports success whenever the topic exists (even if only the sender holds it).
 const BIG_MESSAGE: usize = 16 * 1024;
 
-/// Sends `payload` to every subscriber of `topic` but `exclude`; one frame, shared (with
-/// `compress`, one compressed frame shared by the subscribers that negotiated permessage-deflate
-/// with the shared compressor: see `ws_deflate::PublishFrames`).
+/// Sends `payload` to every subscriber of `topic` but `exclude`. Inside a loop wakeup, fan-outs
+/// go to the wakeup's batch (`publish_batch`), written per subscriber when it ends; otherwise
+/// one frame, shared (with `compress`, one compressed frame shared by the subscribers that
+/// negotiated permessage-deflate with the shared compressor: see `ws_deflate::PublishFrames`).
 /// Returns what uWebSockets.js v20 returns: false if the topic has no subscribers; otherwise
 /// whether some subscriber other than `exclude` was addressed (whether or not its backpressure
 /// dropped the message), except that payloads of 16 KiB and more return true.
