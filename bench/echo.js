@@ -9,7 +9,8 @@
 // Flags: --rounds R (3), --duration D seconds measured per run (5), --warmup W (1),
 //   --rows ids (all default rows; see ROWS), --servers ids (uws-rs,uws,ws), --threads T (loadgen
 //   client threads, 1), --quick, --build (rebuild the addon first), --out FILE (raw JSON results;
-//   default bench/results/echo-<time>.json).
+//   default bench/results/echo-<time>.json), --pin (server on CPU 0, load generator on CPU 1,
+//   with taskset: much steadier on a shared 2-core machine; the default leaves both unpinned).
 // Env: UWS_REFERENCE=<path to another uWebSockets.js build> replaces the `uws` server's module;
 //   UWS_RS_ADDON=<.node/.so> picks the uws-rs addon (default target/release/libuws_rs.so, else
 //   uws_rs.node), which is copied with index.js and lib/ to a temporary directory first.
@@ -22,7 +23,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawnSync } = require('child_process');
 const { buildLoadgen, runLoadgen } = require('./lib/loadgen.js');
-const { Server, fileLimit } = require('./lib/servers.js');
+const { Server, fileLimit, pinning } = require('./lib/servers.js');
 const harness = require('./lib/harness.js');
 const { gitDescribe, snapshotUwsRs, sleep } = harness;
 const { median, fmtRate, fmtNum, fmtUs, table } = require('./lib/stats.js');
@@ -79,7 +80,10 @@ async function main() {
     console.error(`! open-files limit ${lim.soft} (hard ${lim.hard}) is too low for ${maxConns} connections; raise it with \`ulimit -n\``);
   }
 
+  const pin = opt.pin ? pinning() : null;
+  if (opt.pin && !pin) console.error('! --pin needs taskset and 2 CPUs: running unpinned');
   const servers = opt.servers.map((id) => new Server(SERVERS[id].kind, SERVERS[id].label, SERVERS[id].module, lim.raise));
+  if (pin) for (const s of servers) s.cpus = pin.server;
   const cleanup = () => servers.forEach((s) => s.stop());
   process.on('exit', cleanup);
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -89,7 +93,8 @@ async function main() {
   const perRun = opt.duration + opt.warmup + 0.6;
   console.log(`uws-rs echo benchmark @ ${gitDescribe()}: node ${process.version}, ${require('os').cpus().length} CPUs, ` +
     `${opt.rounds} round(s) x ${rows.length} load(s) x ${servers.length} server(s), ${opt.warmup}+${opt.duration} s each ` +
-    `(~${Math.ceil((runs * perRun) / 60)} min), loadgen threads ${opt.threads}, open files ${lim.raise ?? lim.soft}`);
+    `(~${Math.ceil((runs * perRun) / 60)} min), loadgen threads ${opt.threads}, open files ${lim.raise ?? lim.soft}` +
+    (pin ? `, pinned: server CPU ${pin.server}, load generator CPU ${pin.client}` : ''));
   if (snapshot) console.log(`uws-rs addon: ${path.relative(root, snapshot.addon) || snapshot.addon} (${(snapshot.size / 1024).toFixed(0)} KiB, built ${snapshot.mtime.toISOString()})`);
   if (process.env.UWS_REFERENCE) console.log(`uWS.js reference: ${process.env.UWS_REFERENCE}`);
   const load = require('os').loadavg()[0];
@@ -107,7 +112,7 @@ async function main() {
         await srv.ensure();
         let rep;
         try {
-          rep = await runLoadgen(row, { port: srv.port, duration: opt.duration, warmup: opt.warmup, threads: opt.threads, serverPid: srv.pid });
+          rep = await runLoadgen(row, { port: srv.port, duration: opt.duration, warmup: opt.warmup, threads: opt.threads, serverPid: srv.pid, cpus: pin && pin.client });
         } catch (e) {
           console.error(`! ${row.name} on ${srv.label}: ${e.message}`);
           rep = { failed: true, error: e.message };

@@ -10,7 +10,7 @@
 //   as wrk takes them; 0 for none),
 //   --rows ids (all; see ROWS), --servers ids (uws-rs,uws,node), --threads T (wrk threads, 1),
 //   --quick, --build (rebuild the addon first), --out FILE (raw JSON results; default
-//   bench/results/http-<time>.json).
+//   bench/results/http-<time>.json), --pin (server on CPU 0, wrk on CPU 1, with taskset).
 // Env: UWS_REFERENCE=<path to another uWebSockets.js build> replaces the `uws` server's module;
 //   UWS_RS_ADDON=<.node/.so> picks the uws-rs addon (default target/release/libuws_rs.so, else
 //   uws_rs.node), copied with index.js and lib/ to a temporary directory first.
@@ -24,7 +24,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, spawnSync } = require('child_process');
-const { Server, fileLimit } = require('./lib/servers.js');
+const { Server, fileLimit, pinning } = require('./lib/servers.js');
 const harness = require('./lib/harness.js');
 const { gitDescribe, snapshotUwsRs, sleep } = harness;
 const { median, fmtRate, fmtNum, fmtUs, table } = require('./lib/stats.js');
@@ -110,7 +110,7 @@ function systemBusy() {
   return (user + nice + system + irq + softirq + steal) / TICKS;
 }
 
-function runWrk(row, { port, duration, threads, serverPid, luaPath }) {
+function runWrk(row, { port, duration, threads, serverPid, luaPath, cpus }) {
   const args = ['-t', String(threads), '-c', String(row.connections), '-d', `${Math.max(1, Math.round(duration))}s`, '--latency',
     '-H', 'User-Agent: wrk-bench/1.0', '-s', luaPath, `http://127.0.0.1:${port}${row.path}`];
   if (row.pipeline) args.push('--', String(row.pipeline));
@@ -118,7 +118,10 @@ function runWrk(row, { port, duration, threads, serverPid, luaPath }) {
     const srv0 = serverPid ? procCpu(serverPid) : null;
     const sys0 = systemBusy();
     const t0 = process.hrtime.bigint();
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // taskset execs wrk, so child.pid is wrk's (its CPU time is read from /proc).
+    const child = cpus != null
+      ? spawn('taskset', ['-c', cpus, 'wrk', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let clientCpu = 0;
     const poll = setInterval(() => { const c = procCpu(child.pid); if (c != null) clientCpu = c; }, 100);
     let out = '';
@@ -176,7 +179,10 @@ async function main() {
 
   const maxConns = Math.max(...rows.map((r) => r.connections));
   const lim = fileLimit(2 * maxConns + 256);
+  const pin = opt.pin ? pinning() : null;
+  if (opt.pin && !pin) console.error('! --pin needs taskset and 2 CPUs: running unpinned');
   const servers = opt.servers.map((id) => new Server(SERVERS[id].kind, SERVERS[id].label, SERVERS[id].module, lim.raise, serverScript));
+  if (pin) for (const s of servers) s.cpus = pin.server;
   const cleanup = () => servers.forEach((s) => s.stop());
   process.on('exit', cleanup);
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -186,7 +192,8 @@ async function main() {
   const perRun = opt.duration + opt.warmup + 0.8;
   console.log(`uws-rs HTTP benchmark @ ${gitDescribe()}: node ${process.version}, ${os.cpus().length} CPUs, ${wrkVersion}, ` +
     `${opt.rounds} round(s) x ${rows.length} load(s) x ${servers.length} server(s), ${opt.warmup}+${opt.duration} s each ` +
-    `(~${Math.ceil((runs * perRun) / 60)} min), wrk threads ${opt.threads}`);
+    `(~${Math.ceil((runs * perRun) / 60)} min), wrk threads ${opt.threads}` +
+    (pin ? `, pinned: server CPU ${pin.server}, wrk CPU ${pin.client}` : ''));
   if (snapshot) console.log(`uws-rs addon: ${path.relative(root, snapshot.addon) || snapshot.addon} (${(snapshot.size / 1024).toFixed(0)} KiB, built ${snapshot.mtime.toISOString()})`);
   if (process.env.UWS_REFERENCE) console.log(`uWS.js reference: ${process.env.UWS_REFERENCE}`);
   const load = os.loadavg()[0];
@@ -205,8 +212,9 @@ async function main() {
         await srv.ensure();
         let rep;
         try {
-          if (opt.warmup > 0) await runWrk(row, { port: srv.port, duration: opt.warmup, threads: opt.threads, luaPath });
-          rep = await runWrk(row, { port: srv.port, duration: opt.duration, threads: opt.threads, serverPid: srv.pid, luaPath });
+          const cpus = pin && pin.client;
+          if (opt.warmup > 0) await runWrk(row, { port: srv.port, duration: opt.warmup, threads: opt.threads, luaPath, cpus });
+          rep = await runWrk(row, { port: srv.port, duration: opt.duration, threads: opt.threads, serverPid: srv.pid, luaPath, cpus });
         } catch (e) {
           console.error(`! ${row.name} on ${srv.label}: ${e.message}`);
           rep = { failed: true, error: e.message };

@@ -19,7 +19,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function parseArgs(argv, spec) {
   const o = {
     rounds: 3, duration: 5, warmup: 1, rows: spec.rows.map((r) => r.id), servers: spec.defaultServers,
-    threads: 1, build: false, out: null,
+    threads: 1, build: false, out: null, pin: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -39,6 +39,7 @@ function parseArgs(argv, spec) {
       case '--threads': o.threads = Number(val()); break;
       case '--quick': Object.assign(o, spec.quick); break;
       case '--build': o.build = true; break;
+      case '--pin': o.pin = true; break;
       case '--out': o.out = val(); break;
       case '--help': case '-h':
         console.log(fs.readFileSync(spec.helpFile, 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));

@@ -16,7 +16,7 @@ function buildLoadgen() {
 
 /**
  * Runs one load. `load`: { connections, inflight, size, text, broadcast }; `opts`: { port, path,
- * duration, warmup, threads, serverPid }. Resolves with the parsed JSON report (or rejects).
+ * duration, warmup, threads, serverPid, cpus (taskset list, optional) }. Resolves with the parsed JSON report (or rejects).
  */
 function runLoadgen(load, opts) {
   const args = [
@@ -28,7 +28,9 @@ function runLoadgen(load, opts) {
   if (load.broadcast) args.push('--broadcast');
   if (opts.serverPid) args.push('--server-pid', String(opts.serverPid));
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = opts.cpus != null
+      ? spawn('taskset', ['-c', opts.cpus, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });

@@ -25,6 +25,8 @@ class Server {
     this.child = null;
     this.port = 0;
     this.stderr = '';
+    /** CPU list for `taskset -c` (null: not pinned). */
+    this.cpus = null;
   }
 
   get pid() { return this.child ? this.child.pid : 0; }
@@ -35,7 +37,9 @@ class Server {
     if (this.modulePath) nodeArgs.push(this.modulePath);
     // `exec` keeps the pid: /proc/<pid>/stat is node's own.
     const quoted = [process.execPath, ...nodeArgs].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-    const cmd = `${this.nofile ? `ulimit -n ${this.nofile} && ` : ''}exec ${quoted}`;
+    // taskset execs node in turn, so the pid is still node's.
+    const pin = this.cpus != null ? `taskset -c ${this.cpus} ` : '';
+    const cmd = `${this.nofile ? `ulimit -n ${this.nofile} && ` : ''}exec ${pin}${quoted}`;
     this.stderr = '';
     this.child = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-4000); });
@@ -68,4 +72,15 @@ class Server {
   }
 }
 
-module.exports = { Server, fileLimit };
+/**
+ * CPUs for `--pin`: the server on CPU 0 and the load generator on CPU 1, so that neither is
+ * moved around or shares a core with the other (the runs' spread shrinks a lot on a shared
+ * 2-core machine). Null when taskset is missing or there is only one CPU.
+ */
+function pinning() {
+  if (require('os').cpus().length < 2) return null;
+  if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return null;
+  return { server: '0', client: '1' };
+}
+
+module.exports = { Server, fileLimit, pinning };
