@@ -1,4 +1,5 @@
-//! Publishes made while a loop wakeup dispatches, delivered once per subscriber when it ends.
+//! Publishes delivered once per subscriber at the end of the loop wakeup they were made in (or,
+//! made outside one, of the next: a timer's publishes go out on the next loop iteration).
 //!
 //! uWebSockets' topic tree queues publishes and drains them once per loop iteration, visiting
 //! each subscriber once for all of them. Copying every publish into every subscriber's corked
@@ -76,11 +77,13 @@ pub struct Batch {
 }
 
 /// Whether `publish` takes the batch for this message.
-pub fn takes(lp: &Loop, payload_len: usize, compress: bool, subscribers: usize) -> bool {
-    lp.in_wakeup() && !compress && payload_len <= MAX_PAYLOAD && subscribers >= MIN_FAN_OUT
+pub fn takes(payload_len: usize, compress: bool, subscribers: usize) -> bool {
+    !compress && payload_len <= MAX_PAYLOAD && subscribers >= MIN_FAN_OUT
 }
 
 /// Appends one publish. Delivers the pending batch first if it is for another topic or app.
+/// Outside a wakeup (a timer, setImmediate) the batch is delivered on the next loop iteration,
+/// whose wakeup ends with `finish`: a burst of publishes costs one write per subscriber.
 pub fn add(
     lp: &Loop,
     app: &Rc<App>,
@@ -123,6 +126,8 @@ pub fn add(
     };
     if full {
         deliver_all(lp, true);
+    } else if !lp.in_wakeup() {
+        lp.defer_flush();
     }
 }
 

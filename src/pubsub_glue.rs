@@ -97,9 +97,9 @@ pub fn remove_subscriber(lp: &Loop, key: Key, ws: Value, b: &Behavior) {
 /// path, which reports success whenever the topic exists (even if only the sender holds it).
 const BIG_MESSAGE: usize = 16 * 1024;
 
-/// Sends `payload` to every subscriber of `topic` but `exclude`. Inside a loop wakeup, fan-outs
-/// go to the wakeup's batch (`publish_batch`), written per subscriber when it ends; otherwise
-/// one frame, shared (with `compress`, one compressed frame shared by the subscribers that
+/// Sends `payload` to every subscriber of `topic` but `exclude`. Fan-outs go to the loop's
+/// batch (`publish_batch`), written per subscriber when the wakeup ends; otherwise one frame,
+/// shared (with `compress`, one compressed frame shared by the subscribers that
 /// negotiated permessage-deflate with the shared compressor: see `ws_deflate::PublishFrames`).
 /// Returns what uWebSockets.js v20 returns: false if the topic has no subscribers; otherwise
 /// whether some subscriber other than `exclude` was addressed (whether or not its backpressure
@@ -125,7 +125,7 @@ pub fn publish(
     if only_excluded {
         return payload.len() >= BIG_MESSAGE;
     }
-    if crate::publish_batch::takes(lp, payload.len(), compress, count) {
+    if crate::publish_batch::takes(payload.len(), compress, count) {
         crate::publish_batch::add(lp, app, topic, payload, binary, exclude);
         return true;
     }
