@@ -27,7 +27,10 @@ const READ_BUF: usize = 256 * 1024;
 /// payload bytes still to come above which they are discarded in the kernel (MSG_TRUNC)
 const DISCARD_MIN: u64 = 4096;
 fn discard_min() -> u64 {
-    std::env::var("LOADGEN_DISCARD_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(DISCARD_MIN)
+    std::env::var("LOADGEN_DISCARD_MIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DISCARD_MIN)
 }
 
 fn usage() -> ! {
@@ -159,7 +162,12 @@ struct Histogram {
 
 impl Histogram {
     fn new() -> Self {
-        Histogram { counts: vec![0; (64 * HALF + 2 * HALF) as usize], total: 0, sum: 0, max: 0 }
+        Histogram {
+            counts: vec![0; (64 * HALF + 2 * HALF) as usize],
+            total: 0,
+            sum: 0,
+            max: 0,
+        }
     }
     #[inline]
     fn index(v: u64) -> usize {
@@ -298,7 +306,7 @@ impl FrameParser {
     #[inline]
     fn finish_frame(&mut self) -> Frame {
         match self.cur_opcode {
-            0 | 1 | 2 => {
+            0..=2 => {
                 if self.cur_opcode != 0 {
                     self.msg_opcode = self.cur_opcode;
                     self.msg_len = 0;
@@ -438,13 +446,19 @@ fn connect(cfg: &Config) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
     loop {
         let n = s.read(&mut chunk)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during handshake"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed during handshake",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             if !buf.starts_with(b"HTTP/1.1 101") {
-                let line = String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == b'\r').unwrap_or(buf.len())]).into_owned();
-                return Err(io::Error::new(io::ErrorKind::Other, format!("handshake refused: {line}")));
+                let line = String::from_utf8_lossy(
+                    &buf[..buf.iter().position(|&b| b == b'\r').unwrap_or(buf.len())],
+                )
+                .into_owned();
+                return Err(io::Error::other(format!("handshake refused: {line}")));
             }
             let leftover = buf[p + 4..].to_vec();
             s.set_read_timeout(None)?;
@@ -452,7 +466,7 @@ fn connect(cfg: &Config) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
             return Ok((s, leftover));
         }
         if buf.len() > 16384 {
-            return Err(io::Error::new(io::ErrorKind::Other, "handshake response too long"));
+            return Err(io::Error::other("handshake response too long"));
         }
     }
 }
@@ -525,7 +539,14 @@ impl Worker {
                 if rem >= self.discard_min {
                     let fd = self.conns[i].stream.as_raw_fd();
                     let want = rem.min(1 << 30) as usize;
-                    let r = unsafe { libc::recv(fd, std::ptr::null_mut(), want, libc::MSG_TRUNC | libc::MSG_DONTWAIT) };
+                    let r = unsafe {
+                        libc::recv(
+                            fd,
+                            std::ptr::null_mut(),
+                            want,
+                            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                        )
+                    };
                     if r > 0 {
                         let r = r as usize;
                         if let Some(f) = self.conns[i].parser.skip(r as u64) {
@@ -576,10 +597,12 @@ impl Worker {
             self.close_conn(i);
         }
         if let Some(s) = self.sender {
-            if s != i && !self.conns[s].closed && self.conns[s].pending > 0 {
-                if !Self::flush(&mut self.conns[s], &frames) {
-                    self.close_conn(s);
-                }
+            if s != i
+                && !self.conns[s].closed
+                && self.conns[s].pending > 0
+                && !Self::flush(&mut self.conns[s], &frames)
+            {
+                self.close_conn(s);
             }
         }
     }
@@ -589,7 +612,9 @@ impl Worker {
         let mut msgs = 0u64;
         let mut bad = 0u64;
         let mut close = false;
-        self.conns[i].parser.feed(data, |f| Self::tally(f, sh, &mut msgs, &mut bad, &mut close));
+        self.conns[i].parser.feed(data, |f| {
+            Self::tally(f, sh, &mut msgs, &mut bad, &mut close)
+        });
         self.account(i, msgs, bad, close, now, sh);
     }
 
@@ -693,7 +718,11 @@ impl Worker {
         let mut poll = Poll::new().expect("poll");
         for (i, c) in self.conns.iter_mut().enumerate() {
             poll.registry()
-                .register(&mut c.stream, Token(i), Interest::READABLE | Interest::WRITABLE)
+                .register(
+                    &mut c.stream,
+                    Token(i),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
                 .expect("register");
         }
         let mut buf = vec![0u8; READ_BUF];
@@ -733,12 +762,19 @@ impl Worker {
             if !self.measuring && now >= sh.measure_start {
                 self.measuring = true;
                 self.hist = Histogram::new();
-                self.stats = Stats { closed: self.stats.closed, ..Default::default() };
+                self.stats = Stats {
+                    closed: self.stats.closed,
+                    ..Default::default()
+                };
             }
             if now >= sh.end {
                 break;
             }
-            let next = if self.measuring { sh.end } else { sh.measure_start };
+            let next = if self.measuring {
+                sh.end
+            } else {
+                sh.measure_start
+            };
             let timeout = (next - now).min(Duration::from_millis(50));
             match poll.poll(&mut events, Some(timeout)) {
                 Ok(()) => {}
@@ -747,7 +783,13 @@ impl Worker {
             }
             for ev in events.iter() {
                 let i = ev.token().0;
-                self.handle(i, ev.is_readable() || ev.is_read_closed(), ev.is_writable(), &mut buf, &sh);
+                self.handle(
+                    i,
+                    ev.is_readable() || ev.is_read_closed(),
+                    ev.is_writable(),
+                    &mut buf,
+                    &sh,
+                );
             }
         }
         (self.hist, self.stats)
@@ -773,7 +815,11 @@ fn process_cpu(pid: u32) -> Option<f64> {
         let mut any = false;
         for e in dir.flatten() {
             if let Ok(s) = std::fs::read_to_string(e.path().join("schedstat")) {
-                if let Some(ns) = s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) {
+                if let Some(ns) = s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
                     total += ns;
                     any = true;
                 }
@@ -796,9 +842,14 @@ fn process_cpu(pid: u32) -> Option<f64> {
 fn system_busy() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
     let line = s.lines().next()?;
-    let f: Vec<u64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal
-    let busy = f.get(0)? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7).copied().unwrap_or(0);
+    let busy =
+        f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7).copied().unwrap_or(0);
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some(busy as f64 / ticks)
 }
@@ -936,7 +987,11 @@ fn main() {
     let d = cfg.duration;
     let client_cpu = cpu1 - cpu0;
     let us = |ns: u64| ns as f64 / 1000.0;
-    let mean = if hist.total > 0 { (hist.sum / hist.total as u128) as u64 } else { 0 };
+    let mean = if hist.total > 0 {
+        (hist.sum / hist.total as u128) as u64
+    } else {
+        0
+    };
     let server_cpu = match (srv0, srv1) {
         (Some(a), Some(b)) => format!("{:.4}", b - a),
         _ => "null".into(),
@@ -989,7 +1044,17 @@ mod tests {
     #[test]
     fn histogram_roundtrip() {
         let mut h = Histogram::new();
-        for v in [0u64, 1, 127, 128, 129, 1000, 12345, 1_000_000, 123_456_789_012] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            129,
+            1000,
+            12345,
+            1_000_000,
+            123_456_789_012,
+        ] {
             let idx = Histogram::index(v);
             let back = Histogram::value_at(idx);
             let err = (back as f64 - v as f64).abs() / (v.max(1) as f64);
@@ -1017,7 +1082,7 @@ mod tests {
                 s.push(127);
                 s.extend_from_slice(&(len as u64).to_be_bytes());
             }
-            s.extend(std::iter::repeat(7u8).take(len));
+            s.extend(std::iter::repeat_n(7u8, len));
         };
         push(2, true, 5);
         push(2, true, 300);
@@ -1035,7 +1100,11 @@ mod tests {
                     }
                 });
             }
-            assert_eq!(got, vec![(2, 5), (2, 300), (2, 70000), (1, 30)], "chunk {chunk}");
+            assert_eq!(
+                got,
+                vec![(2, 5), (2, 300), (2, 70000), (1, 30)],
+                "chunk {chunk}"
+            );
         }
     }
 }
