@@ -41,6 +41,9 @@ const ROWS = [
   { id: 'c1000', name: '1000 x 32 B, P=1', connections: 1000, size: 32, inflight: 1 },
   { id: 'text', name: '100 x 32 B text, P=8', connections: 100, size: 32, inflight: 8, text: true },
   { id: 'bcast', name: 'publish 1 -> 99 x 32 B, P=16', connections: 100, size: 32, inflight: 16, broadcast: true },
+  // permessage-deflate (SHARED_COMPRESSOR), 1 KiB JSON-like text messages sent compressed
+  { id: 'inflate', name: '100 x 1 KiB deflated in, P=1', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate' },
+  { id: 'deflate', name: '100 x 1 KiB deflated both ways', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate-both' },
 ];
 const DEFAULT_ROWS = ROWS.map((r) => r.id);
 

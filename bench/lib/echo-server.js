@@ -5,8 +5,11 @@
 //   /echo       every message is sent back to its sender (same opcode)
 //   /broadcast  every connection subscribes to one topic; a message is published to all the
 //               others (ws.publish semantics: not to the sender)
-// The same options for both uWS-API servers: no compression, payloads up to 1 MiB, a 16 MiB
-// backpressure limit (so nothing is ever dropped), default idle timeout.
+//   /deflate    permessage-deflate (SHARED_COMPRESSOR): messages arrive compressed and are echoed
+//               uncompressed (ws.send's default, compress = false)
+//   /deflate-both  the same, but echoed compressed too (ws.send(message, isBinary, true))
+// The same options for both uWS-API servers: no compression but on the /deflate routes, payloads
+// up to 1 MiB, a 16 MiB backpressure limit (so nothing is ever dropped), default idle timeout.
 
 const kind = process.argv[2];
 const modulePath = process.argv[3];
@@ -23,6 +26,16 @@ function uwsServer(uWS) {
       ...behavior,
       message: (ws, message, isBinary) => { ws.send(message, isBinary); },
     })
+    .ws('/deflate', {
+      ...behavior,
+      compression: uWS.SHARED_COMPRESSOR,
+      message: (ws, message, isBinary) => { ws.send(message, isBinary); },
+    })
+    .ws('/deflate-both', {
+      ...behavior,
+      compression: uWS.SHARED_COMPRESSOR,
+      message: (ws, message, isBinary) => { ws.send(message, isBinary, true); },
+    })
     .ws('/broadcast', {
       ...behavior,
       open: (ws) => { ws.subscribe('b'); },
@@ -38,7 +51,18 @@ function uwsServer(uWS) {
 function wsServer(ws) {
   const http = require('http');
   const server = http.createServer((req, res) => { res.writeHead(404); res.end(); });
-  const wss = new ws.WebSocketServer({ server, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  const wss = new ws.WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_PAYLOAD });
+  // ws compresses every send by default once negotiated: /deflate passes compress: false, like
+  // uWS's default send
+  const deflateWss = new ws.WebSocketServer({ noServer: true, maxPayload: MAX_PAYLOAD, perMessageDeflate: {} });
+  server.on('upgrade', (req, socket, head) => {
+    const target = req.url.startsWith('/deflate') ? deflateWss : wss;
+    target.handleUpgrade(req, socket, head, (sock) => target.emit('connection', sock, req));
+  });
+  deflateWss.on('connection', (sock, req) => {
+    const compress = req.url === '/deflate-both';
+    sock.on('message', (data, isBinary) => { sock.send(data, { binary: isBinary, compress }); });
+  });
   const subscribers = new Set();
   wss.on('connection', (sock, req) => {
     if (req.url === '/broadcast') {

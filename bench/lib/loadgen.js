@@ -15,17 +15,18 @@ function buildLoadgen() {
 }
 
 /**
- * Runs one load. `load`: { connections, inflight, size, text, broadcast }; `opts`: { port, path,
+ * Runs one load. `load`: { connections, inflight, size, text, broadcast, deflate, path }; `opts`: { port, path,
  * duration, warmup, threads, serverPid, cpus (taskset list, optional) }. Resolves with the parsed JSON report (or rejects).
  */
 function runLoadgen(load, opts) {
   const args = [
-    '--url', `ws://127.0.0.1:${opts.port}${load.broadcast ? '/broadcast' : '/echo'}`,
+    '--url', `ws://127.0.0.1:${opts.port}${load.path || (load.broadcast ? '/broadcast' : '/echo')}`,
     '-c', String(load.connections), '-p', String(load.inflight), '-s', String(load.size),
     '-d', String(opts.duration), '-w', String(opts.warmup), '-t', String(opts.threads || 1),
   ];
   if (load.text) args.push('--text');
   if (load.broadcast) args.push('--broadcast');
+  if (load.deflate) args.push('--deflate');
   if (opts.serverPid) args.push('--server-pid', String(opts.serverPid));
   return new Promise((resolve, reject) => {
     const child = opts.cpus != null

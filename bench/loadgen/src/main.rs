@@ -44,6 +44,8 @@ fn usage() -> ! {
   -w, --warmup W        warm-up seconds, not measured (default 1)
   -t, --threads T       client threads, each with its own mio poll (default 1; broadcast: 1)
       --broadcast       one connection sends, the others count deliveries
+      --deflate         negotiate permessage-deflate and send compressed frames (a JSON-like
+                        payload of S bytes, compressed once); replies may come either way
       --server-pid PID  also report that process's CPU time during the measured window
 prints one JSON line: msgs_per_s, p50_us, p99_us, client_cpu_s, server_cpu_s, duration_s, ..."
     );
@@ -63,6 +65,7 @@ struct Config {
     warmup: f64,
     threads: usize,
     broadcast: bool,
+    deflate: bool,
     server_pid: Option<u32>,
 }
 
@@ -80,6 +83,7 @@ fn parse_args() -> Config {
         warmup: 1.0,
         threads: 1,
         broadcast: false,
+        deflate: false,
         server_pid: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -103,6 +107,7 @@ fn parse_args() -> Config {
             "--warmup" | "-w" => c.warmup = num(val(&mut i)),
             "--threads" | "-t" => c.threads = num(val(&mut i)),
             "--broadcast" => c.broadcast = true,
+            "--deflate" => c.deflate = true,
             "--server-pid" => c.server_pid = Some(num(val(&mut i))),
             "--help" | "-h" => usage(),
             other => {
@@ -234,9 +239,68 @@ struct FrameBlock {
     frame_len: usize,
 }
 
-fn build_frames(size: usize, text: bool, count: usize) -> FrameBlock {
+/// `size` bytes of JSON-like text: what compressed WebSocket traffic usually carries (compresses
+/// about 3-4x, unlike a repeating alphabet that deflate shrinks to almost nothing).
+fn json_payload(size: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+        "juliett", "kilo", "lima", "mike", "november", "oscar", "papa",
+    ];
+    let mut seed: u32 = 0x2545_f491;
+    let mut next = || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        (seed >> 8) as usize
+    };
+    let mut out = String::with_capacity(size + 64);
+    let mut id = 0;
+    while out.len() < size {
+        id += 1;
+        out.push_str(&format!(
+            "{{\"id\":{},\"user\":\"{}-{}\",\"score\":{},\"tags\":[\"{}\",\"{}\"],\"text\":\"{} {} {}\"}},",
+            id,
+            WORDS[next() % 16],
+            next() % 1000,
+            next() % 100_000,
+            WORDS[next() % 16],
+            WORDS[next() % 16],
+            WORDS[next() % 16],
+            WORDS[next() % 16],
+            WORDS[next() % 16]
+        ));
+    }
+    out.truncate(size);
+    out.into_bytes()
+}
+
+/// permessage-deflate payload of one message: raw deflate from a fresh stream, sync-flushed, with
+/// the 00 00 ff ff tail removed (RFC 7692, 7.2.1). A fresh stream per message references nothing
+/// earlier, so the same bytes can be sent again and again whatever context takeover was agreed.
+fn deflate_message(data: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync)
+        .expect("deflate");
+    while c.total_in() < data.len() as u64 || out.len() == out.capacity() {
+        out.reserve(out.len() + 64);
+        let done = c.total_in() as usize;
+        c.compress_vec(&data[done..], &mut out, FlushCompress::Sync)
+            .expect("deflate");
+    }
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]), "sync flush tail");
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn build_frames(size: usize, text: bool, deflate: bool, count: usize) -> FrameBlock {
+    let payload: Vec<u8> = if deflate {
+        deflate_message(&json_payload(size))
+    } else {
+        (0..size).map(|i| b'a' + (i % 26) as u8).collect() // ASCII: valid UTF-8 for text frames too
+    };
+    let size = payload.len();
     let mut f = Vec::with_capacity(size + 14);
-    f.push(0x80 | if text { 0x1 } else { 0x2 });
+    f.push(0x80 | if deflate { 0x40 } else { 0 } | if text { 0x1 } else { 0x2 });
     if size < 126 {
         f.push(0x80 | size as u8);
     } else if size <= 0xffff {
@@ -247,8 +311,7 @@ fn build_frames(size: usize, text: bool, count: usize) -> FrameBlock {
         f.extend_from_slice(&(size as u64).to_be_bytes());
     }
     f.extend_from_slice(&MASK);
-    for i in 0..size {
-        let b = b'a' + (i % 26) as u8; // ASCII: valid UTF-8 for text frames too
+    for (i, b) in payload.iter().enumerate() {
         f.push(b ^ MASK[i % 4]);
     }
     let frame_len = f.len();
@@ -266,15 +329,18 @@ struct FrameParser {
     hlen: usize,
     remaining: u64,
     cur_opcode: u8,
+    cur_rsv1: bool,
     cur_fin: bool,
     cur_len: u64,
     msg_len: u64,
     msg_opcode: u8,
+    msg_compressed: bool,
 }
 
 enum Frame {
-    /// A whole data message: opcode of its first frame, total payload length.
-    Message(u8, u64),
+    /// A whole data message: opcode of its first frame, total payload length (on the wire),
+    /// whether it is compressed (RSV1 on its first frame).
+    Message(u8, u64, bool),
     Close,
     Other,
 }
@@ -295,6 +361,7 @@ impl FrameParser {
     fn parse_header(&mut self, h: &[u8]) {
         self.cur_fin = h[0] & 0x80 != 0;
         self.cur_opcode = h[0] & 0x0f;
+        self.cur_rsv1 = h[0] & 0x40 != 0;
         let l = h[1] & 0x7f;
         self.cur_len = match l {
             126 => u16::from_be_bytes([h[2], h[3]]) as u64,
@@ -309,11 +376,12 @@ impl FrameParser {
             0..=2 => {
                 if self.cur_opcode != 0 {
                     self.msg_opcode = self.cur_opcode;
+                    self.msg_compressed = self.cur_rsv1;
                     self.msg_len = 0;
                 }
                 self.msg_len += self.cur_len;
                 if self.cur_fin {
-                    Frame::Message(self.msg_opcode, self.msg_len)
+                    Frame::Message(self.msg_opcode, self.msg_len, self.msg_compressed)
                 } else {
                     Frame::Other
                 }
@@ -436,9 +504,15 @@ fn connect(cfg: &Config) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
     let mut s = std::net::TcpStream::connect_timeout(&cfg.addr, Duration::from_secs(5))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // what browsers offer
+    let ext = if cfg.deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    } else {
+        ""
+    };
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        cfg.path, cfg.host, WS_KEY
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        cfg.path, cfg.host, WS_KEY, ext
     );
     s.write_all(req.as_bytes())?;
     let mut buf = Vec::with_capacity(512);
@@ -459,6 +533,15 @@ fn connect(cfg: &Config) -> io::Result<(std::net::TcpStream, Vec<u8>)> {
                 )
                 .into_owned();
                 return Err(io::Error::other(format!("handshake refused: {line}")));
+            }
+            if cfg.deflate
+                && !String::from_utf8_lossy(&buf[..p])
+                    .to_ascii_lowercase()
+                    .contains("permessage-deflate")
+            {
+                return Err(io::Error::other(
+                    "the server did not agree to permessage-deflate",
+                ));
             }
             let leftover = buf[p + 4..].to_vec();
             s.set_read_timeout(None)?;
@@ -621,9 +704,10 @@ impl Worker {
     #[inline]
     fn tally(f: Frame, sh: &Shared, msgs: &mut u64, bad: &mut u64, close: &mut bool) {
         match f {
-            Frame::Message(op, len) => {
+            Frame::Message(op, len, compressed) => {
                 *msgs += 1;
-                if len != sh.expected_len || op != sh.expected_opcode {
+                // a compressed reply's length depends on the server's compressor: not checked
+                if (!compressed && len != sh.expected_len) || op != sh.expected_opcode {
                     *bad += 1;
                 }
             }
@@ -878,7 +962,7 @@ fn main() {
     // Frames: enough copies for a whole in-flight window (or 64 KiB) in one write.
     let frame_len_est = cfg.size + 14;
     let copies = cfg.inflight.min((65536 / frame_len_est).max(1)).max(1);
-    let frames = Arc::new(build_frames(cfg.size, cfg.text, copies));
+    let frames = Arc::new(build_frames(cfg.size, cfg.text, cfg.deflate, copies));
 
     // Connect everything first (blocking handshakes, one at a time: no backlog overflow).
     let mut streams = Vec::with_capacity(cfg.connections);
@@ -1001,7 +1085,7 @@ fn main() {
         _ => "null".into(),
     };
     println!(
-        "{{\"mode\":\"{}\",\"connections\":{},\"inflight\":{},\"size\":{},\"binary\":{},\"threads\":{},\
+        "{{\"mode\":\"{}\",\"connections\":{},\"inflight\":{},\"size\":{},\"binary\":{},\"deflate\":{},\"threads\":{},\
 \"duration_s\":{:.3},\"warmup_s\":{:.3},\"connect_s\":{:.3},\"messages\":{},\"sent\":{},\"msgs_per_s\":{:.1},\
 \"mbytes_per_s\":{:.2},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
 \"mean_us\":{:.1},\"client_cpu_s\":{:.4},\"client_cpu_share\":{:.4},\"server_cpu_s\":{},\"errors\":{},\
@@ -1011,6 +1095,7 @@ fn main() {
         cfg.inflight,
         cfg.size,
         !cfg.text,
+        cfg.deflate,
         cfg.threads,
         d,
         cfg.warmup,
@@ -1040,6 +1125,32 @@ fn main() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deflated_frame_inflates_to_the_payload() {
+        let payload = json_payload(1024);
+        assert_eq!(payload.len(), 1024);
+        let block = build_frames(1024, true, true, 2);
+        let f = &block.bytes[..block.frame_len];
+        assert_eq!(f[0], 0x80 | 0x40 | 0x1, "FIN, RSV1, text");
+        let (len, hl) = match f[1] & 0x7f {
+            126 => (u16::from_be_bytes([f[2], f[3]]) as usize, 8),
+            n => (n as usize, 6),
+        };
+        assert_eq!(f.len(), hl + len);
+        assert!(len < 1024 / 2, "JSON-like text compresses: {len} bytes");
+        let mut wire: Vec<u8> = f[hl..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ MASK[i % 4])
+            .collect();
+        wire.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let mut d = flate2::Decompress::new(false);
+        let mut out = Vec::with_capacity(4096);
+        d.decompress_vec(&wire, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        assert_eq!(out, payload);
+    }
 
     #[test]
     fn histogram_roundtrip() {
@@ -1095,7 +1206,7 @@ mod tests {
             let mut got = Vec::new();
             for c in s.chunks(chunk) {
                 p.feed(c, |f| {
-                    if let Frame::Message(op, len) = f {
+                    if let Frame::Message(op, len, _) = f {
                         got.push((op, len))
                     }
                 });
