@@ -236,6 +236,24 @@ describe('raw frames', () => {
     assert.equal(ev[0][1].toString(), msg);
   });
 
+  it('SHARED_COMPRESSOR output is byte for byte what node:zlib makes: Node\'s own zlib, level 6', T, async (t) => {
+    // uWebSockets.js compresses with Node's zlib; so does uws-rs, unless told to use zlib-rs
+    // (the "compression engines" run below), whose level 6 picks other matches.
+    const onZlibRs = impl === 'rs' && process.env.UWS_RS_DEFLATE === 'zlib-rs';
+    const { c } = await open(t);
+    const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel'];
+    let msg = '';
+    for (let i = 0; msg.length < 1024; i++) {
+      msg += JSON.stringify({ id: i, user: `${words[(i * 5) % 8]}-${(i * 7919) % 1000}`, tags: [words[i % 8], words[(i * 3) % 8]] });
+    }
+    c.write(frame(OP.TEXT, msg));
+    const f = await c.nextFrame();
+    assert.equal(f.rsv, 4);
+    assert.equal(inflate(f.payload).toString(), msg);
+    if (onZlibRs) assert.notDeepEqual(f.payload, deflate(msg));
+    else assert.deepEqual(f.payload, deflate(msg));
+  });
+
   it('uncompressed frames still work, and send(..., false) does not compress', T, async (t) => {
     const srv = serve(t, {
       compression: SHARED,
@@ -410,5 +428,24 @@ describe('publish', () => {
         assert.equal((await clients[j].nextMessage()).data.toString(), `to ${j}: ${m}`);
       }
     }
+  });
+});
+
+// uws-rs compresses with the host's zlib (Node's own, as uWebSockets.js does) and falls back to
+// zlib-rs where the host exports none; UWS_RS_DEFLATE=zlib-rs forces the fallback. This file runs
+// once more in a child process on that engine, so both stay covered.
+describe('compression engines', () => {
+  const skip = impl === 'uws' ? 'uws-rs only: its zlib-rs fallback' : process.env.UWS_RS_DEFLATE ? 'this is the zlib-rs run' : false;
+  it('every test above passes with compression on zlib-rs (UWS_RS_DEFLATE=zlib-rs)', { timeout: 60000, skip }, () => {
+    const { spawnSync } = require('node:child_process');
+    const env = { ...process.env, UWS_RS_DEFLATE: 'zlib-rs' };
+    delete env.NODE_TEST_CONTEXT; // a test run of its own, not a subtest stream of ours
+    // its own reporter: one given in NODE_OPTIONS (CI's spec) would clash with ours
+    env.NODE_OPTIONS = (env.NODE_OPTIONS || '').replace(/--test-reporter(-destination)?(=|\s+)\S+/g, '');
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=tap', '--test-reporter-destination=stdout', __filename], { env, encoding: 'utf8' });
+    const out = `${r.stdout}\n${r.stderr}`;
+    assert.equal(r.status, 0, out);
+    const passed = Number(/^# pass (\d+)/m.exec(out)?.[1]);
+    assert.ok(passed >= 27, `passed ${passed} tests on zlib-rs:\n${out}`);
   });
 });

@@ -9,6 +9,7 @@ mod acceptor;
 mod app;
 mod conn;
 mod event_loop;
+mod host_zlib;
 mod http_conn;
 mod listen;
 mod publish_batch;

@@ -9,6 +9,7 @@
 use crate::app::Behavior;
 use crate::conn::{Conn, State};
 use crate::event_loop::Loop;
+use crate::host_zlib;
 use crate::slab::Key;
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -179,7 +180,7 @@ pub fn compress_shared(window_bits: u8, payload: &[u8]) -> Option<Vec<u8>> {
     let ok = SHARED.with(|s| {
         let mut s = s.borrow_mut();
         let slot = &mut s.deflaters[(window_bits.clamp(9, 15) - 9) as usize];
-        slot.get_or_insert_with(|| Deflater::new(window_bits, 8, false))
+        slot.get_or_insert_with(|| Deflater::with_engine(window_bits, 8, false, &host_zlib::engine))
             .compress(payload, &mut out)
             .is_ok()
     });
@@ -203,9 +204,9 @@ pub fn compress(sd: &mut SocketDeflate, payload: &[u8]) -> Option<Vec<u8>> {
             // With context taken over, every message compressed must reach the peer: no
             // choosing the smaller form here.
             let mut out = take_deflated();
-            let d = sd
-                .deflater
-                .get_or_insert_with(|| Deflater::new(window_bits, mem_level, true));
+            let d = sd.deflater.get_or_insert_with(|| {
+                Deflater::with_engine(window_bits, mem_level, true, &host_zlib::engine)
+            });
             if d.compress(payload, &mut out).is_ok() {
                 Some(out)
             } else {
