@@ -199,6 +199,52 @@ test('request "Connection: close" -> response, then the server closes (no Connec
   assert.equal(r.closed, true);
 });
 
+test('request "Connection: close": the server closes its socket after the FIN, without waiting for the client\'s', T, async () => {
+  // The client half-closes nothing: it gets the whole response and the server's FIN, then
+  // writes. A server that closed its socket answers that with a reset; one still waiting for
+  // the client's FIN would read (and discard) it. uWebSockets.js closes at once too.
+  const s = net.connect({ port: srv.port, host: '127.0.0.1', allowHalfOpen: true });
+  let text = '';
+  s.on('data', (d) => { text += d; });
+  const ended = new Promise((resolve) => s.once('end', resolve));
+  const failed = new Promise((resolve) => s.once('error', resolve));
+  s.write(reqText('GET', '/hdronly', ['Connection: close']));
+  await withTimeout(ended, 2000, 'the server\'s FIN');
+  assert.equal(normDate(text), std('200 OK', 'X-A: 1\r\n', 'hi'));
+  // The first write draws the reset; the next one fails on the reset socket.
+  s.write('more bytes after the response');
+  await sleep(50);
+  s.write('and more');
+  const err = await withTimeout(failed, 2000, 'a reset for bytes sent to a closed socket');
+  assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code);
+  s.destroy();
+});
+
+test('a keep-alive request ended with end(body, true): the server reads on until the client\'s FIN (no reset)', {
+  ...T,
+  // RFC 9112 9.6: a server that decides to close half-closes and keeps reading, so that a
+  // client still sending (pipelined requests) does not get a reset that can destroy the
+  // response it has not read yet. v20.30 closes at once (the client's bytes get a reset).
+  skip: impl === 'uws' ? 'v20.30 closes at once after end(body, true)' : false,
+}, async () => {
+  const s = net.connect({ port: srv.port, host: '127.0.0.1', allowHalfOpen: true });
+  let error = null;
+  s.on('error', (e) => { error = e; });
+  s.resume();
+  const ended = new Promise((resolve) => s.once('end', resolve));
+  s.write(reqText('GET', '/close'));
+  await withTimeout(ended, 2000, 'the server\'s FIN');
+  s.write('more bytes after the response');
+  await sleep(50);
+  s.write('and more');
+  await sleep(200);
+  assert.equal(error, null, 'bytes sent after the response are read and dropped, not reset');
+  const closed = new Promise((resolve) => s.once('close', resolve));
+  s.end();
+  await withTimeout(closed, 2000, 'close after our FIN');
+  assert.equal(error, null);
+});
+
 test('endWithoutBody on HEAD: no args -> no Content-Length; (0) -> Content-Length: 0; (0, true) closes', T, async () => {
   let r = await rawRequest(srv.port, reqText('HEAD', '/ewb'), { head: [true], lingerMs: 100 });
   assert.equal(normDate(r.text), 'HTTP/1.1 200 OK\r\nDate: X\r\nuWebSockets: 20\r\n\r\n');

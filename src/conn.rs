@@ -52,6 +52,9 @@ pub struct Conn {
     /// Set once a write failed: the peer is gone; the next read reports it.
     broken: bool,
     fin_sent: bool,
+    /// Close the socket as soon as the FIN is sent, without waiting for the peer's: it said it
+    /// sends nothing more (an HTTP request without keep-alive). See `hang_up_when_sent`.
+    hang_up: bool,
     /// How far this connection is through the wakeup's publish batch (see `publish_batch`).
     pub pub_seen: u64,
 }
@@ -201,6 +204,21 @@ impl Conn {
         }
     }
 
+    /// After `start_closing`: the peer asked to close (a request without keep-alive), so once
+    /// the FIN is out the socket is closed at once, as uWebSockets does, instead of waiting for
+    /// the peer's FIN: one wakeup, one read and one epoll_ctl less per connection (Connection:
+    /// close requests: server CPU per request 1.08x uWS before). Plain TCP only: TLS keeps the
+    /// graceful path. Applied where the loop may close sockets (after a read, on writable);
+    /// anywhere else the connection still ends on the peer's FIN.
+    pub fn hang_up_when_sent(&mut self) {
+        self.hang_up = !self.stream.is_tls();
+    }
+
+    /// The FIN went out on a connection to hang up: the caller closes it (`remove`).
+    pub fn hung_up(&self) -> bool {
+        self.hang_up && self.fin_sent
+    }
+
     /// Enters the closing state: JS is done with this socket.
     pub fn start_closing(&mut self, lp: &Loop) {
         self.state = State::Closing;
@@ -228,6 +246,7 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
         timeout_at: lp.tick.get() + HTTP_IDLE_TICKS,
         broken: false,
         fin_sent: false,
+        hang_up: false,
         proxied: None,
         proxy_checked: false,
         pub_seen: 0,
@@ -288,8 +307,12 @@ fn read_steps(lp: &Rc<Loop>, key: Key, buf: &mut [u8], until_would_block: bool) 
             Ok(0) => return on_eof(lp, key, false),
             Ok(n) => {
                 on_data(lp, key, &mut buf[..n]);
-                if let Some(c) = lp.conns.borrow_mut().get_mut(key) {
+                let hung_up = lp.conns.borrow_mut().get_mut(key).is_some_and(|c| {
                     c.flush_single_reply();
+                    c.hung_up()
+                });
+                if hung_up {
+                    return remove(lp, key);
                 }
                 if !until_would_block {
                     // A short read emptied the kernel buffer: the next arrival raises a new
@@ -372,8 +395,15 @@ fn on_eof(lp: &Rc<Loop>, key: Key, reset: bool) {
 /// Forgets a connection and closes its socket.
 pub fn remove(lp: &Loop, key: Key) {
     let removed = lp.conns.borrow_mut().remove(key);
-    if let Some(mut c) = removed {
-        let _ = lp.registry().registry().deregister(&mut c.stream);
+    if let Some(c) = removed {
+        // epoll forgets a socket when it is closed (we never duplicate the fd): no
+        // EPOLL_CTL_DEL, one syscall less per connection.
+        #[cfg(not(target_os = "linux"))]
+        let c = {
+            let mut c = c;
+            let _ = lp.registry().registry().deregister(&mut c.stream);
+            c
+        };
         let app = c.app;
         drop(c);
         lp.update_ref();
@@ -432,6 +462,10 @@ pub fn on_writable(lp: &Rc<Loop>, key: Key) {
         };
         c.cork_bytes = c.cork_bytes.min(c.queue.buffered_amount());
         c.maybe_finish_closing();
+        if c.hung_up() {
+            drop(conns);
+            return remove(lp, key);
+        }
         wrote
     };
     if wrote > 0 {

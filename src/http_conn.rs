@@ -828,10 +828,32 @@ fn finish_with(
 ) -> JsResult<()> {
     let close = with_response(lp, key, seq, |c, res| {
         write_ending(lp, key, c, res, ending, close_connection);
-        res.close_after || close_connection
+        Closing::of(res, close_connection)
     })?;
     finish_response(lp, key, close);
     Ok(())
+}
+
+/// What happens to the connection once a response is complete.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    KeepAlive,
+    /// The server closes (`end(.., true)`): FIN, then wait for the peer's.
+    ByServer,
+    /// The request had no keep-alive: the peer sends nothing more, close after the FIN.
+    AsAsked,
+}
+
+impl Closing {
+    fn of(res: &Response, close_connection: bool) -> Closing {
+        if res.close_after {
+            Closing::AsAsked
+        } else if close_connection {
+            Closing::ByServer
+        } else {
+            Closing::KeepAlive
+        }
+    }
 }
 
 fn write_ending(
@@ -872,7 +894,7 @@ fn write_ending(
 }
 
 /// The response is complete: forget it, then close or go on with pipelined requests.
-fn finish_response(lp: &Loop, key: Key, close: bool) {
+fn finish_response(lp: &Loop, key: Key, close: Closing) {
     let has_pending = {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
@@ -881,7 +903,10 @@ fn finish_response(lp: &Loop, key: Key, close: bool) {
             res.reset();
             h.spare = Some(res);
         }
-        if close {
+        if close != Closing::KeepAlive {
+            if close == Closing::AsAsked {
+                c.hang_up_when_sent();
+            }
             c.start_closing(lp);
             return;
         }
@@ -948,7 +973,7 @@ pub fn try_end(lp: &Loop, key: Key, seq: u32, chunk: &[u8], total: u64) -> JsRes
         res.write_offset += written as u64;
         let ok = written == chunk.len();
         let done = res.write_offset >= total || res.head_request;
-        (ok, done, res.close_after)
+        (ok, done, Closing::of(res, false))
     })?;
     if done {
         finish_response(lp, key, close);
