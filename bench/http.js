@@ -38,6 +38,8 @@ const ROWS = [
   { id: '64k', name: '64 KiB body, c100', path: '/64k', connections: 100 },
   { id: 'hello-p16', name: 'GET / hello, c100, pipeline 16', path: '/', connections: 100, pipeline: 16 },
   { id: 'params-p16', name: 'params+headers, c100, pipeline 16', path: '/user/123/posts/456?x=1', connections: 100, pipeline: 16 },
+  // a new connection per request: accept, one request, close (wrk reconnects after each response)
+  { id: 'close', name: 'GET / hello, Connection: close, c50', path: '/', connections: 50, headers: ['Connection: close'] },
 ];
 const DEFAULT_ROWS = ROWS.map((r) => r.id);
 
@@ -113,6 +115,7 @@ function systemBusy() {
 function runWrk(row, { port, duration, threads, serverPid, luaPath, cpus }) {
   const args = ['-t', String(threads), '-c', String(row.connections), '-d', `${Math.max(1, Math.round(duration))}s`, '--latency',
     '-H', 'User-Agent: wrk-bench/1.0', '-s', luaPath, `http://127.0.0.1:${port}${row.path}`];
+  for (const h of row.headers || []) args.splice(args.indexOf('-s'), 0, '-H', h);
   if (row.pipeline) args.push('--', String(row.pipeline));
   return new Promise((resolve, reject) => {
     const srv0 = serverPid ? procCpu(serverPid) : null;
@@ -147,7 +150,9 @@ function runWrk(row, { port, duration, threads, serverPid, luaPath, cpus }) {
       // histogram count and buckets disagree): report no value rather than a wrong one.
       if (!(rep.p99_us > 0)) rep.p99_us = null;
       if (!(rep.p50_us > 0)) rep.p50_us = null;
-      rep.errors = rep.err_connect + rep.err_read + rep.err_write + rep.err_status + rep.err_timeout;
+      // wrk counts the server's close after each `Connection: close` response as a read error
+      rep.errors = rep.err_connect + (row.headers?.includes('Connection: close') ? 0 : rep.err_read) +
+        rep.err_write + rep.err_status + rep.err_timeout;
       rep.server_cpu_s = srv0 != null && srv1 != null ? srv1 - srv0 : null;
       rep.client_cpu_s = clientCpu;
       rep.client_cpu_share = clientCpu / rep.duration_s;
