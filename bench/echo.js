@@ -44,6 +44,7 @@ const ROWS = [
   // permessage-deflate (SHARED_COMPRESSOR), 1 KiB JSON-like text messages sent compressed
   { id: 'inflate', name: '100 x 1 KiB deflated in, P=1', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate' },
   { id: 'deflate', name: '100 x 1 KiB deflated both ways', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate-both' },
+  { id: 'dedicated', name: '100 x 1 KiB, dedicated compressors', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate-dedicated' },
 ];
 const DEFAULT_ROWS = ROWS.map((r) => r.id);
 

@@ -8,6 +8,8 @@
 //   /deflate    permessage-deflate (SHARED_COMPRESSOR): messages arrive compressed and are echoed
 //               uncompressed (ws.send's default, compress = false)
 //   /deflate-both  the same, but echoed compressed too (ws.send(message, isBinary, true))
+//   /deflate-dedicated  echoed compressed by a compressor per socket that keeps its window
+//               (DEDICATED_COMPRESSOR | DEDICATED_DECOMPRESSOR)
 // The same options for both uWS-API servers: no compression but on the /deflate routes, payloads
 // up to 1 MiB, a 16 MiB backpressure limit (so nothing is ever dropped), default idle timeout.
 
@@ -36,6 +38,11 @@ function uwsServer(uWS) {
       compression: uWS.SHARED_COMPRESSOR,
       message: (ws, message, isBinary) => { ws.send(message, isBinary, true); },
     })
+    .ws('/deflate-dedicated', {
+      ...behavior,
+      compression: uWS.DEDICATED_COMPRESSOR | uWS.DEDICATED_DECOMPRESSOR,
+      message: (ws, message, isBinary) => { ws.send(message, isBinary, true); },
+    })
     .ws('/broadcast', {
       ...behavior,
       open: (ws) => { ws.subscribe('b'); },
@@ -60,7 +67,7 @@ function wsServer(ws) {
     target.handleUpgrade(req, socket, head, (sock) => target.emit('connection', sock, req));
   });
   deflateWss.on('connection', (sock, req) => {
-    const compress = req.url === '/deflate-both';
+    const compress = req.url !== '/deflate';
     sock.on('message', (data, isBinary) => { sock.send(data, { binary: isBinary, compress }); });
   });
   const subscribers = new Set();
