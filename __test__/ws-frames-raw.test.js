@@ -4,7 +4,7 @@
 // violates RFC 6455 the test asserts the RFC behaviour and skips that assertion for impl === 'uws'.
 const { describe, it } = require('node:test');
 const assert = require('node:assert/strict');
-const { impl, serve, rawClient, sleep, until, abText } = require('./helpers/server');
+const { impl, serve, rawClient, sleep, until, abText, withTimeout } = require('./helpers/server');
 const { frame, OP, closePayload, acceptKey } = require('./helpers/raw');
 
 const T = { timeout: 10000 };
@@ -249,6 +249,27 @@ describe('fragmentation and control frames (valid)', () => {
     await c.handshake('/ws');
     const f = await c.nextFrame();
     assert.deepEqual([f.fin, f.rsv, f.masked, f.opcode, f.payload.toString()], [true, 0, false, OP.TEXT, 'hello']);
+  });
+
+  it('after the client\'s close frame the server closes TCP first, not waiting for the client\'s FIN (RFC 6455 7.1.1)', {
+    ...T,
+    skip: impl === 'uws' ? 'v20.30 half-closes and waits for the client\'s FIN' : false,
+  }, async (t) => {
+    const { srv } = eventServer(t);
+    const c = rawClient(t, srv.port);
+    c.socket.allowHalfOpen = true; // our FIN only when we choose: the server must not wait for it
+    const failed = new Promise((resolve) => c.socket.once('error', resolve));
+    await c.handshake('/ws');
+    c.write(frame(OP.CLOSE, closePayload(1000, 'bye')));
+    const f = await c.nextFrame();
+    assert.deepEqual([f.opcode, f.payload.readUInt16BE(0)], [OP.CLOSE, 1000]);
+    await c.waitFor(() => c.ended, 2000, 'the server\'s FIN');
+    // A closed socket answers bytes with a reset, and the next write fails on it.
+    c.socket.write('x');
+    await sleep(50);
+    c.socket.write('y');
+    const err = await withTimeout(failed, 2000, 'a reset: the server socket is closed');
+    assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code);
   });
 
   it('data after the client close frame is ignored; the close is echoed and TCP closed', T, async (t) => {

@@ -204,10 +204,11 @@ impl Conn {
         }
     }
 
-    /// After `start_closing`: the peer asked to close (a request without keep-alive), so once
-    /// the FIN is out the socket is closed at once, as uWebSockets does, instead of waiting for
-    /// the peer's FIN: one wakeup, one read and one epoll_ctl less per connection (Connection:
-    /// close requests: server CPU per request 1.08x uWS before). Plain TCP only: TLS keeps the
+    /// After `start_closing`: the peer said it sends nothing more (an HTTP request without
+    /// keep-alive, or a WebSocket close frame it sent), so once the FIN is out the socket is
+    /// closed at once (uWebSockets does for HTTP) instead of waiting for the peer's FIN: one
+    /// wakeup, one read and one epoll_ctl less per connection (Connection: close requests:
+    /// server CPU per request 1.08x uWS before). Plain TCP only: TLS keeps the
     /// graceful path. Applied where the loop may close sockets (after a read, on writable);
     /// anywhere else the connection still ends on the peer's FIN.
     pub fn hang_up_when_sent(&mut self) {

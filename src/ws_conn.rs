@@ -198,6 +198,11 @@ fn dispatch_events(lp: &Rc<Loop>, key: Key, data: &mut [u8], events: &mut Vec<Ev
                 };
                 write_frame(lp, key, OpCode::Close, &echo, true);
                 finish(lp, key, code.unwrap_or(1005), reason, false);
+                // The closing handshake is complete: the peer sends nothing more, and the
+                // server closes the TCP connection first (RFC 6455 7.1.1).
+                if let Some(c) = lp.conns.borrow_mut().get_mut(key) {
+                    c.hang_up_when_sent();
+                }
                 return false;
             }
         }
