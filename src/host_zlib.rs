@@ -212,7 +212,7 @@ pub fn engine(window_bits: u8, mem_level: u8) -> Option<Box<dyn DeflateEngine>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uws_core::ws::deflate::{Deflater, Inflater};
+    use uws_core::ws::deflate::engine_checks::check_engine;
 
     /// The system's libz stands in for Node's exports (the test binary is not Node).
     fn system_api() -> Option<&'static Api> {
@@ -221,76 +221,17 @@ mod tests {
             .as_ref()
     }
 
-    fn deflater(window: u8, mem: u8, takeover: bool) -> Option<Deflater> {
-        let api = system_api()?;
-        let make = move |w: u8, m: u8| {
-            HostDeflate::new(api, w, m).map(|d| Box::new(d) as Box<dyn DeflateEngine>)
-        };
-        Some(Deflater::with_engine(window, mem, takeover, &make))
-    }
-
-    fn round_trip(d: &mut Deflater, i: &mut Inflater, msg: &[u8]) -> usize {
-        let (mut wire, mut out) = (Vec::new(), Vec::new());
-        d.compress(msg, &mut wire).unwrap();
-        i.inflate(&wire, msg.len(), &mut out).unwrap();
-        assert_eq!(out, msg);
-        wire.len()
-    }
-
     #[test]
-    fn rfc_hello_on_system_zlib() {
-        let Some(mut d) = deflater(15, 8, false) else {
-            eprintln!("no libz.so.1 on this machine: skipped");
-            return;
-        };
-        let mut wire = Vec::new();
-        d.compress(b"Hello", &mut wire).unwrap();
-        // RFC 7692 7.2.3.1
-        assert_eq!(wire, [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
-    }
-
-    #[test]
-    fn takeover_reset_and_sizes_on_system_zlib() {
-        let Some(mut keep) = deflater(15, 8, true) else {
-            return;
-        };
-        let Some(mut fresh) = deflater(15, 8, false) else {
-            return;
-        };
-        let msg: Vec<u8> = (0..2000u32)
-            .flat_map(|n| format!("<{n}>").into_bytes())
-            .collect();
-        let mut ik = Inflater::new(15, true);
-        let first = round_trip(&mut keep, &mut ik, &msg);
-        let second = round_trip(&mut keep, &mut ik, &msg);
-        assert!(
-            second * 10 < first,
-            "context carried over: {first} then {second}"
-        );
-        let mut i = Inflater::new(15, false);
-        assert_eq!(
-            round_trip(&mut fresh, &mut i, &msg),
-            round_trip(&mut fresh, &mut i, &msg)
-        );
-        round_trip(&mut fresh, &mut i, b"");
-        round_trip(&mut fresh, &mut i, b"x");
-        // Larger than the first output guess, and incompressible: the output buffer grows.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let noise: Vec<u8> = (0..300_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        assert!(round_trip(&mut fresh, &mut i, &noise) > noise.len());
-        for window in 9..=15 {
-            let mut d = deflater(window, 1, true).unwrap();
-            let mut i = Inflater::new(window, true);
-            for _ in 0..3 {
-                round_trip(&mut d, &mut i, &msg);
-            }
-        }
+    fn system_zlib_passes_the_engine_checks() {
+        let api =
+            system_api().expect("libz.so.1 (Debian's zlib1g) is on every machine we build on");
+        let made = std::cell::Cell::new(0);
+        check_engine(&|w, m| {
+            made.set(made.get() + 1);
+            Some(Box::new(
+                HostDeflate::new(api, w, m).expect("deflateInit2_"),
+            ))
+        });
+        assert!(made.get() > 20, "the checks ran on the host engine");
     }
 }

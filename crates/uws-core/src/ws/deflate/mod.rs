@@ -11,6 +11,8 @@
 
 #[allow(clippy::module_inception)]
 pub mod deflate;
+#[doc(hidden)]
+pub mod engine_checks;
 pub mod inflate;
 pub mod negotiation;
 
