@@ -45,6 +45,8 @@ const ROWS = [
   { id: 'inflate', name: '100 x 1 KiB deflated in, P=1', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate' },
   { id: 'deflate', name: '100 x 1 KiB deflated both ways', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate-both' },
   { id: 'dedicated', name: '100 x 1 KiB, dedicated compressors', connections: 100, size: 1024, inflight: 1, text: true, deflate: true, path: '/deflate-dedicated' },
+  // short-lived connections: connect, upgrade, one 32 B echo, close frame, close (msg/s = lives/s)
+  { id: 'churn', name: '50 x (connect, 1 echo, close)', connections: 50, size: 32, inflight: 1, churn: true },
 ];
 const DEFAULT_ROWS = ROWS.map((r) => r.id);
 

@@ -15,7 +15,7 @@ function buildLoadgen() {
 }
 
 /**
- * Runs one load. `load`: { connections, inflight, size, text, broadcast, deflate, path }; `opts`: { port, path,
+ * Runs one load. `load`: { connections, inflight, size, text, broadcast, deflate, churn, path }; `opts`: { port, path,
  * duration, warmup, threads, serverPid, cpus (taskset list, optional) }. Resolves with the parsed JSON report (or rejects).
  */
 function runLoadgen(load, opts) {
@@ -27,6 +27,7 @@ function runLoadgen(load, opts) {
   if (load.text) args.push('--text');
   if (load.broadcast) args.push('--broadcast');
   if (load.deflate) args.push('--deflate');
+  if (load.churn) args.push('--churn');
   if (opts.serverPid) args.push('--server-pid', String(opts.serverPid));
   return new Promise((resolve, reject) => {
     const child = opts.cpus != null

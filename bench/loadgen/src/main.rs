@@ -21,6 +21,8 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod churn;
+
 const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const READ_BUF: usize = 256 * 1024;
@@ -44,6 +46,8 @@ fn usage() -> ! {
   -w, --warmup W        warm-up seconds, not measured (default 1)
   -t, --threads T       client threads, each with its own mio poll (default 1; broadcast: 1)
       --broadcast       one connection sends, the others count deliveries
+      --churn           short-lived connections: each of N slots connects, upgrades, has one
+                        message echoed, closes, and starts over; msgs_per_s counts lives
       --deflate         negotiate permessage-deflate and send compressed frames (a JSON-like
                         payload of S bytes, compressed once); replies may come either way
       --server-pid PID  also report that process's CPU time during the measured window
@@ -66,6 +70,7 @@ struct Config {
     threads: usize,
     broadcast: bool,
     deflate: bool,
+    churn: bool,
     server_pid: Option<u32>,
 }
 
@@ -84,6 +89,7 @@ fn parse_args() -> Config {
         threads: 1,
         broadcast: false,
         deflate: false,
+        churn: false,
         server_pid: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,6 +114,7 @@ fn parse_args() -> Config {
             "--threads" | "-t" => c.threads = num(val(&mut i)),
             "--broadcast" => c.broadcast = true,
             "--deflate" => c.deflate = true,
+            "--churn" => c.churn = true,
             "--server-pid" => c.server_pid = Some(num(val(&mut i))),
             "--help" | "-h" => usage(),
             other => {
@@ -967,7 +974,8 @@ fn main() {
     // Connect everything first (blocking handshakes, one at a time: no backlog overflow).
     let mut streams = Vec::with_capacity(cfg.connections);
     let connect_started = Instant::now();
-    for k in 0..cfg.connections {
+    // (churn: every connection is made on the clock)
+    for k in 0..if cfg.churn { 0 } else { cfg.connections } {
         match connect(&cfg) {
             Ok(s) => streams.push(s),
             Err(e) => {
@@ -992,7 +1000,8 @@ fn main() {
 
     // Distribute connections round-robin over the threads. Broadcast: one thread, the sender is
     // the last connection (connected after every subscriber).
-    let mut per_thread: Vec<Vec<Conn>> = (0..cfg.threads).map(|_| Vec::new()).collect();
+    let threads = if cfg.churn { 0 } else { cfg.threads };
+    let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     let n = streams.len();
     for (k, (s, leftover)) in streams.into_iter().enumerate() {
         let role = if !cfg.broadcast {
@@ -1045,6 +1054,26 @@ fn main() {
         let sh = sh.clone();
         handles.push(std::thread::spawn(move || w.run(sh)));
     }
+    if cfg.churn {
+        let c = churn::Config {
+            addr: cfg.addr,
+            host: cfg.host.clone(),
+            path: cfg.path.clone(),
+            slots: cfg.connections,
+            size: cfg.size,
+            measure_start,
+            end,
+        };
+        handles.push(std::thread::spawn(move || {
+            let r = churn::run(&c);
+            let st = Stats {
+                messages: r.lives,
+                errors: r.errors,
+                ..Default::default()
+            };
+            (r.hist, st)
+        }));
+    }
 
     sleep_until(measure_start);
     let cpu0 = rusage_self();
@@ -1090,7 +1119,13 @@ fn main() {
 \"mbytes_per_s\":{:.2},\"p50_us\":{:.1},\"p90_us\":{:.1},\"p99_us\":{:.1},\"p999_us\":{:.1},\"max_us\":{:.1},\
 \"mean_us\":{:.1},\"client_cpu_s\":{:.4},\"client_cpu_share\":{:.4},\"server_cpu_s\":{},\"errors\":{},\
 \"closed\":{},\"sender_received\":{},\"system_busy_s\":{}}}",
-        if cfg.broadcast { "broadcast" } else { "echo" },
+        if cfg.churn {
+            "churn"
+        } else if cfg.broadcast {
+            "broadcast"
+        } else {
+            "echo"
+        },
         cfg.connections,
         cfg.inflight,
         cfg.size,
