@@ -167,16 +167,26 @@ async function main() {
     return a && b && b[key] ? a[key] / b[key] : null;
   };
   const labels = opt.servers.map((id) => SERVERS[id].label);
+  // A row where the load generator itself nearly saturates its core is bounded by the client.
+  const CLIENT_BOUND = 0.9;
+  const clientBound = (row) => ['uws-rs', 'uws'].some((id) => (summary[row.id][id]?.client_cpu_share ?? 0) >= CLIENT_BOUND);
 
   console.log(`\nThroughput (messages/s, median of ${opt.rounds}; broadcast counts deliveries)`);
   const t1 = [['load', ...labels.map((l) => `${l} msg/s`)]];
   if (has('uws-rs') && has('uws')) t1[0].push('uws-rs / uWS.js');
   for (const row of rows) {
     const line = [row.name, ...opt.servers.map((id) => fmtRate(summary[row.id][id]?.msgs_per_s))];
-    if (has('uws-rs') && has('uws')) { const x = ratio(row, 'msgs_per_s'); line.push(x == null ? '-' : `${x.toFixed(2)}x`); }
+    if (has('uws-rs') && has('uws')) {
+      const x = ratio(row, 'msgs_per_s');
+      line.push(x == null ? '-' : `${x.toFixed(2)}x${clientBound(row) ? ' *' : ''}`);
+    }
     t1.push(line);
   }
   console.log(table(t1));
+  if (rows.some(clientBound)) {
+    console.log(`* the load generator used ${CLIENT_BOUND * 100}% or more of its core against uws-rs or uWS.js: ` +
+      'that row measures the client as much as the servers (compare server CPU per message below).');
+  }
 
   console.log('\nLatency p50 / p99 (us, median over rounds)');
   const t2 = [['load', ...labels]];
