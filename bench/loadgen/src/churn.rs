@@ -6,7 +6,7 @@
 //!
 //! Reported: completed lives per second as `msgs_per_s`, and the latency of a whole life.
 
-use super::{Histogram, MASK, WS_KEY};
+use super::{alphabet_payload, masked_frame, Histogram, WS_KEY};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -58,31 +58,12 @@ struct Script {
     close: Vec<u8>,
 }
 
-fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x80 | opcode];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&MASK);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    f
-}
-
 fn script(cfg: &Config) -> Script {
     let upgrade = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
         cfg.path, cfg.host, WS_KEY
     )
     .into_bytes();
-    let payload: Vec<u8> = (0..cfg.size).map(|i| b'a' + (i % 26) as u8).collect();
     let header = match cfg.size {
         n if n < 126 => 2,
         n if n <= 0xffff => 4,
@@ -90,7 +71,7 @@ fn script(cfg: &Config) -> Script {
     };
     Script {
         upgrade,
-        message: masked_frame(0x2, &payload),
+        message: masked_frame(0x2, &alphabet_payload(cfg.size)),
         echo_len: header + cfg.size,
         close: masked_frame(0x8, &1000u16.to_be_bytes()),
     }
@@ -249,6 +230,7 @@ pub fn run(cfg: &Config) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MASK;
 
     #[test]
     fn frames_of_a_life() {

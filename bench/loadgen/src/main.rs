@@ -299,15 +299,11 @@ fn deflate_message(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn build_frames(size: usize, text: bool, deflate: bool, count: usize) -> FrameBlock {
-    let payload: Vec<u8> = if deflate {
-        deflate_message(&json_payload(size))
-    } else {
-        (0..size).map(|i| b'a' + (i % 26) as u8).collect() // ASCII: valid UTF-8 for text frames too
-    };
+/// One client frame: FIN, `first` (RSV bits and opcode), the payload masked with [`MASK`].
+fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let size = payload.len();
     let mut f = Vec::with_capacity(size + 14);
-    f.push(0x80 | if deflate { 0x40 } else { 0 } | if text { 0x1 } else { 0x2 });
+    f.push(0x80 | first);
     if size < 126 {
         f.push(0x80 | size as u8);
     } else if size <= 0xffff {
@@ -318,9 +314,25 @@ fn build_frames(size: usize, text: bool, deflate: bool, count: usize) -> FrameBl
         f.extend_from_slice(&(size as u64).to_be_bytes());
     }
     f.extend_from_slice(&MASK);
-    for (i, b) in payload.iter().enumerate() {
-        f.push(b ^ MASK[i % 4]);
-    }
+    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    f
+}
+
+/// `size` ASCII bytes (valid UTF-8, for text frames too).
+fn alphabet_payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn build_frames(size: usize, text: bool, deflate: bool, count: usize) -> FrameBlock {
+    let payload = if deflate {
+        deflate_message(&json_payload(size))
+    } else {
+        alphabet_payload(size)
+    };
+    let f = masked_frame(
+        if deflate { 0x40 } else { 0 } | if text { 0x1 } else { 0x2 },
+        &payload,
+    );
     let frame_len = f.len();
     let mut bytes = Vec::with_capacity(frame_len * count);
     for _ in 0..count {
