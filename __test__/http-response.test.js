@@ -220,6 +220,36 @@ test('request "Connection: close": the server closes its socket after the FIN, w
   s.destroy();
 });
 
+test('request "Connection: close" answered later (timer) or in several writes: closed without waiting for the client\'s FIN', T, async () => {
+  const s = await startApp((app) => app
+    .get('/later', (res) => {
+      res.onAborted(() => {});
+      setTimeout(() => res.end('later'), 20);
+    })
+    .get('/parts', (res) => {
+      res.write('pa');
+      res.end('rts');
+    }));
+  try {
+    for (const path of ['/later', '/parts']) {
+      const c = net.connect({ port: s.port, host: HOST, allowHalfOpen: true });
+      let text = '';
+      c.on('data', (d) => { text += d; });
+      const ended = new Promise((resolve) => c.once('end', resolve));
+      const failed = new Promise((resolve) => c.once('error', resolve));
+      c.write(reqText('GET', path, ['Connection: close']));
+      await withTimeout(ended, 2000, `the server's FIN (${path})`);
+      assert.match(text, path === '/later' ? /\r\n\r\nlater$/ : /\r\npa\r\n3\r\nrts\r\n0\r\n\r\n$/);
+      c.write('more bytes after the response');
+      await sleep(50);
+      c.write('and more');
+      const err = await withTimeout(failed, 2000, `a reset: the server socket is closed (${path})`);
+      assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code);
+      c.destroy();
+    }
+  } finally { s.close(); }
+});
+
 test('a keep-alive request ended with end(body, true): the server reads on until the client\'s FIN (no reset)', {
   ...T,
   // RFC 9112 9.6: a server that decides to close half-closes and keeps reading, so that a

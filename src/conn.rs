@@ -209,8 +209,9 @@ impl Conn {
     /// closed at once (uWebSockets does for HTTP) instead of waiting for the peer's FIN: one
     /// wakeup, one read and one epoll_ctl less per connection (Connection: close requests:
     /// server CPU per request 1.08x uWS before). Plain TCP only: TLS keeps the
-    /// graceful path. Applied where the loop may close sockets (after a read, on writable);
-    /// anywhere else the connection still ends on the peer's FIN.
+    /// graceful path. A FIN sent right after a read or on writable closes the socket there;
+    /// one sent at the end of a wakeup's flush or from a JS call, on the next loop iteration
+    /// (`Loop::defer_hang_up`), unless the peer's FIN comes first.
     pub fn hang_up_when_sent(&mut self) {
         self.hang_up = !self.stream.is_tls();
     }
@@ -391,6 +392,13 @@ fn on_eof(lp: &Rc<Loop>, key: Key, reset: bool) {
         _ => {}
     }
     remove(lp, key);
+}
+
+/// `remove` for a deferred hang-up (the peer's FIN may have closed it already).
+pub fn remove_if_hung_up(lp: &Loop, key: Key) {
+    if lp.conns.borrow().get(key).is_some_and(|c| c.hung_up()) {
+        remove(lp, key);
+    }
 }
 
 /// Forgets a connection and closes its socket.

@@ -49,6 +49,7 @@ enum Deferred {
     ResumeHttp,
     Read,
     CloseWs,
+    HangUp,
 }
 
 pub struct Loop {
@@ -207,6 +208,13 @@ impl Loop {
         self.push_deferred(key, Deferred::Read);
     }
 
+    /// Closes `key`, whose FIN went out with nothing more to come from the peer (see
+    /// `Conn::hang_up_when_sent`), on the next loop iteration: where the FIN was sent (the end
+    /// of a wakeup's flush, a JS call) the connection cannot be removed.
+    pub fn defer_hang_up(&self, key: Key) {
+        self.push_deferred(key, Deferred::HangUp);
+    }
+
     /// Closes WebSocket `key` (1006) on the next loop iteration, outside the current JS call.
     pub fn defer_close(&self, key: Key) {
         self.push_deferred(key, Deferred::CloseWs);
@@ -243,6 +251,7 @@ impl Loop {
                 Deferred::ResumeHttp => crate::http_conn::resume(self, key),
                 Deferred::Read => self.on_readable(key, false),
                 Deferred::CloseWs => crate::ws_conn::finish(self, key, 1006, b"", true),
+                Deferred::HangUp => crate::conn::remove_if_hung_up(self, key),
             }
         }
     }
@@ -339,6 +348,9 @@ impl Loop {
             for key in keys {
                 if let Some(c) = conns.get_mut(key) {
                     c.flush_if_scheduled();
+                    if c.hung_up() {
+                        self.defer_hang_up(key);
+                    }
                 }
             }
         }

@@ -908,6 +908,10 @@ fn finish_response(lp: &Loop, key: Key, close: Closing) {
                 c.hang_up_when_sent();
             }
             c.start_closing(lp);
+            if c.hung_up() {
+                // The FIN went out at once (an end() outside a wakeup): JS is on the stack.
+                lp.defer_hang_up(key);
+            }
             return;
         }
         c.timeout_at = lp.tick.get() + HTTP_IDLE_TICKS;
