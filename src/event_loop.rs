@@ -339,13 +339,16 @@ impl Loop {
     }
 
     pub fn flush_scheduled(&self) {
+        // The list is swapped out and back rather than taken, so that its storage is kept
+        // from one wakeup to the next (taking it regrew it from nothing every wakeup).
+        let mut keys = Vec::new();
         loop {
-            let keys = std::mem::take(&mut *self.to_flush.borrow_mut());
+            std::mem::swap(&mut keys, &mut *self.to_flush.borrow_mut());
             if keys.is_empty() {
                 break;
             }
             let mut conns = self.conns.borrow_mut();
-            for key in keys {
+            for &key in &keys {
                 if let Some(c) = conns.get_mut(key) {
                     c.flush_if_scheduled();
                     if c.hung_up() {
@@ -353,6 +356,11 @@ impl Loop {
                     }
                 }
             }
+            keys.clear();
+        }
+        let mut slot = self.to_flush.borrow_mut();
+        if slot.capacity() < keys.capacity() {
+            *slot = keys;
         }
     }
 
