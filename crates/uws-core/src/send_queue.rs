@@ -19,7 +19,9 @@
 //! - **Auto-cork.** While the caller says the socket is `corked` (inside one event-loop wakeup),
 //!   small sends are appended to a fixed-capacity coalescing chunk without any syscall; the
 //!   caller then calls [`SendQueue::flush`] once, which writes everything in one call.
-//!   Coalescing buffers come from a per-thread spare pool (see `coalesce_pool`).
+//!   The first queue to cork with nothing else queued coalesces into the thread's one shared
+//!   cork buffer (see `shared_cork`), as uWebSockets does; the others, while it is taken, into
+//!   coalescing buffers from a per-thread spare pool (see `coalesce_pool`).
 //! - **Few syscalls while blocked.** After the writer returned `WouldBlock`, sends only queue
 //!   until the next [`SendQueue::flush`] (the caller makes it on the next writable event) or
 //!   until [`RETRY_WHILE_BLOCKED`] more bytes were queued: a backpressured socket costs no failed
@@ -132,9 +134,14 @@ impl Chunk {
 /// come out in the order they were given, across `send`, `send_shared`, `push_*` and corked
 /// sends alike.
 ///
+/// Corked sends of a queue with nothing else queued go to the thread's shared cork buffer
+/// while no other queue uses it (see `shared_cork`); the queue is then not `Send`, since its
+/// bytes live in a thread-local.
+///
 /// Invariants: no chunk is empty; `head < chunks[0].len()` when there is a chunk and `head == 0`
-/// otherwise; `buffered` is the sum of chunk lengths minus `head`; `blocked` implies non-empty;
-/// an empty queue has no heap storage.
+/// otherwise; `buffered` is the sum of chunk lengths minus `head`, plus `lent`; `lent > 0`
+/// implies no chunk and not blocked, and at most one queue per thread has `lent > 0`; `blocked`
+/// implies non-empty; an empty queue has no heap storage.
 #[derive(Default)]
 pub struct SendQueue {
     /// Oldest first.
@@ -148,6 +155,11 @@ pub struct SendQueue {
     blocked: bool,
     /// Bytes queued since the writer last said `WouldBlock`.
     queued_while_blocked: usize,
+    /// Bytes of this queue held in the thread's shared cork (they precede nothing: the queue
+    /// has no chunk while it has lent bytes).
+    lent: usize,
+    /// Lent bytes live in a thread-local: the queue must stay on its thread.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 /// While blocked, a send tries the socket again once this many bytes were queued since the
@@ -162,7 +174,7 @@ impl SendQueue {
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.chunks.is_empty()
+        self.chunks.is_empty() && self.lent == 0
     }
 
     /// Bytes queued and not yet written (uWS `getBufferedAmount`).
@@ -202,6 +214,16 @@ impl SendQueue {
             return Ok(0);
         }
         self.retry_if_due(pending.len);
+        if corked
+            && !self.blocked
+            && self.chunks.is_empty()
+            && pending.len <= CORK_COALESCE
+            && shared_cork::append(self.lent > 0, pending.len, pending.slices())
+        {
+            self.lend(pending.len);
+            return Ok(0);
+        }
+        self.unlend(0);
         if self.blocked || (corked && pending.len <= CORK_COALESCE) {
             if self.blocked {
                 self.queued_while_blocked += pending.len;
@@ -228,6 +250,7 @@ impl SendQueue {
         if frame.is_empty() {
             return Ok(0);
         }
+        self.unlend(0);
         self.retry_if_due(frame.len());
         if self.blocked || corked {
             if self.blocked {
@@ -249,12 +272,14 @@ impl SendQueue {
     /// Nothing is written until the next [`flush`](Self::flush) or non-corked send.
     pub fn push_shared(&mut self, frame: Arc<[u8]>) {
         if !frame.is_empty() {
+            self.unlend(0);
             self.push_chunk(Chunk::Shared(frame), 0);
         }
     }
 
     /// Appends a copy of `bytes` without writing (e.g. while the socket is not yet writable).
     pub fn push_copy(&mut self, bytes: &[u8]) {
+        self.unlend(0);
         self.enqueue_copy(&Pending::new(&[bytes]));
     }
 
@@ -264,13 +289,71 @@ impl SendQueue {
     /// events). Returns the bytes written and whether the queue is now empty.
     pub fn flush<W: Write>(&mut self, w: &mut W) -> io::Result<(usize, Flushed)> {
         self.blocked = false;
-        let written = self.write_through(w, &mut Pending::new(&[]))?;
+        let mut written = 0;
+        if self.lent > 0 {
+            written = self.write_lent(w)?;
+        }
+        if !self.chunks.is_empty() {
+            written += self.write_through(w, &mut Pending::new(&[]))?;
+        }
         let state = if self.is_empty() {
             Flushed::All
         } else {
             Flushed::Partial
         };
         Ok((written, state))
+    }
+
+    /// `len` bytes were appended to the shared cork for this queue: one copy, as coalescing.
+    fn lend(&mut self, len: usize) {
+        self.lent += len;
+        self.buffered += len;
+        let c = counters();
+        c.copied.add(len as u64);
+        add_queued(c, len);
+    }
+
+    /// Takes this queue's bytes back from the shared cork as its own coalescing chunk (the
+    /// cork's buffer itself: nothing is copied), of which `written` bytes are already written.
+    fn unlend(&mut self, written: usize) {
+        if self.lent == 0 {
+            return;
+        }
+        debug_assert!(self.chunks.is_empty() && written < self.lent);
+        let bytes = shared_cork::take();
+        debug_assert_eq!(bytes.len(), self.lent);
+        self.lent = 0;
+        self.head = written;
+        self.reserve_chunk_slot();
+        self.chunks.push_back(Chunk::Coalescing(bytes));
+        counters().chunks.add(1);
+    }
+
+    /// Writes the bytes lent to the shared cork in one write. Those written leave the cork;
+    /// whatever the writer refused becomes this queue's own chunk, and a `WouldBlock` leaves
+    /// the queue blocked. Errors other than `WouldBlock` are left to `write_through`'s retry,
+    /// which reports them.
+    fn write_lent<W: Write>(&mut self, w: &mut W) -> io::Result<usize> {
+        let lent = self.lent;
+        let n = match shared_cork::write(w) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.unlend(0);
+                self.blocked = true;
+                self.queued_while_blocked = 0;
+                return Ok(0);
+            }
+            Err(_) => 0,
+        };
+        debug_assert!(n <= lent, "writer reported more than it was given");
+        if n >= lent {
+            self.lent = 0;
+        } else {
+            self.unlend(n);
+        }
+        self.buffered -= n;
+        counters().queued.sub(n as u64);
+        Ok(n)
     }
 
     /// Leaves the blocked state when enough was queued since the last `WouldBlock` that one
@@ -288,6 +371,7 @@ impl SendQueue {
         w: &mut W,
         pending: &mut Pending<'_>,
     ) -> io::Result<usize> {
+        debug_assert_eq!(self.lent, 0, "lent bytes would be overtaken");
         let mut total = 0;
         while !self.blocked {
             // The common case is one or two buffers (a reply, header + payload): a small iovec
@@ -519,6 +603,11 @@ impl SendQueue {
 impl Drop for SendQueue {
     /// A queue dropped with data (a closed socket) takes its bytes out of the statistics.
     fn drop(&mut self) {
+        if self.lent > 0 {
+            shared_cork::discard();
+            counters().queued.sub(self.lent as u64);
+            return;
+        }
         if self.chunks.is_empty() {
             return;
         }
@@ -535,6 +624,7 @@ impl fmt::Debug for SendQueue {
         f.debug_struct("SendQueue")
             .field("chunks", &self.chunks.len())
             .field("buffered", &self.buffered)
+            .field("lent", &self.lent)
             .field("blocked", &self.blocked)
             .finish()
     }
@@ -866,6 +956,8 @@ mod coalesce_pool {
 pub fn trim_spare_buffers() {
     coalesce_pool::trim();
 }
+
+mod shared_cork;
 
 #[cfg(test)]
 mod tests;

@@ -144,7 +144,13 @@ fn delta(before: Stats) -> Stats {
 fn check(q: &SendQueue) {
     assert!(q.chunks.iter().all(|c| !c.bytes().is_empty()));
     let total: usize = q.chunks.iter().map(|c| c.bytes().len()).sum();
-    assert_eq!(q.buffered, total - q.head);
+    assert_eq!(q.buffered, total - q.head + q.lent);
+    if q.lent > 0 {
+        assert!(
+            q.chunks.is_empty() && !q.blocked,
+            "lent bytes come first and alone"
+        );
+    }
     if q.chunks.is_empty() {
         assert_eq!(q.head, 0);
         assert!(!q.blocked);
@@ -311,8 +317,18 @@ fn queued_bytes_go_first_in_the_same_writev() {
     check(&q);
 }
 
+/// A queue holding the thread's shared cork (one corked byte), so that the queues a test
+/// makes next coalesce into chunks of their own.
+fn take_shared_cork() -> SendQueue {
+    let mut holder = SendQueue::new();
+    holder.send(&mut Mock::blocked(), &[b"x"], true).unwrap();
+    assert_eq!(holder.lent, 1);
+    holder
+}
+
 #[test]
 fn corked_small_sends_make_no_write_until_one_flush() {
+    let _cork = take_shared_cork();
     let mut w = Mock::unlimited();
     let mut q = SendQueue::new();
     let s0 = stats();
@@ -342,6 +358,7 @@ fn corked_small_sends_make_no_write_until_one_flush() {
 
 #[test]
 fn coalescing_chunk_is_never_reallocated_and_spills_to_a_new_one() {
+    let _cork = take_shared_cork();
     let mut w = Mock::unlimited();
     let mut q = SendQueue::new();
     let part = bytes(CORK_COALESCE / 2 + 1, 7);
@@ -819,7 +836,9 @@ fn random_drops_leave_no_stats_behind() {
 
 #[test]
 fn spare_coalescing_buffers_are_reused_then_freed_when_idle() {
-    // 50 sockets corked in one wakeup: each takes a buffer; the flush gives them back.
+    // 50 sockets corked in one wakeup (the shared cork is taken): each takes a buffer; the
+    // flush gives them back.
+    let _cork = take_shared_cork();
     let mut queues: Vec<SendQueue> = (0..50).map(|_| SendQueue::new()).collect();
     let mut w = Mock::unlimited();
     w.calls.reserve(1000);
@@ -846,4 +865,242 @@ fn spare_coalescing_buffers_are_reused_then_freed_when_idle() {
     assert_eq!(coalesce_pool::spares(), 0);
     // (plus the spare list's own storage, released with the last spare)
     assert!(wakeup(&mut queues, &mut w) >= warm + 50);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared cork.
+
+#[test]
+fn a_corked_reply_goes_through_the_shared_cork_without_allocating() {
+    let mut w = Mock::unlimited();
+    w.out.reserve(1 << 16);
+    let mut q = SendQueue::new();
+    // The first use takes the cork's buffer from the pool.
+    q.send(&mut w, &[b"warm"], true).unwrap();
+    q.flush(&mut w).unwrap();
+    let bodies: Vec<Vec<u8>> = (0..50).map(|i| bytes(32, i)).collect();
+    let mut expected = Vec::with_capacity(4 + 50 * 34);
+    expected.extend_from_slice(b"warm");
+    let s0 = stats();
+    let a0 = allocs();
+    for body in &bodies {
+        let hdr = [0x82, 32];
+        assert_eq!(q.send(&mut w, &[&hdr, body], true).unwrap(), 0);
+        assert_eq!((q.lent, q.chunks.len(), q.buffered_amount()), (34, 0, 34));
+        assert!(!q.is_empty());
+        check(&q);
+        assert_eq!(q.flush(&mut w).unwrap(), (34, Flushed::All));
+        assert!(q.is_empty());
+        expected.extend_from_slice(&hdr);
+        expected.extend_from_slice(body);
+    }
+    assert_eq!(allocs(), a0, "no allocation per corked reply");
+    assert_eq!(w.calls, vec![1; 51], "one plain write per flush");
+    assert_eq!(w.out, expected);
+    let d = delta(s0);
+    assert_eq!(
+        d.copied_bytes,
+        50 * 34,
+        "each byte copied once, into the cork"
+    );
+    assert_eq!((d.queued_bytes, d.chunks_alive), (0, 0));
+    check(&q);
+}
+
+#[test]
+fn one_queue_at_a_time_uses_the_shared_cork() {
+    let mut w1 = Mock::unlimited();
+    let mut w2 = Mock::unlimited();
+    let (mut q1, mut q2) = (SendQueue::new(), SendQueue::new());
+    q1.send(&mut w1, &[b"one-"], true).unwrap();
+    q2.send(&mut w2, &[b"two-"], true).unwrap();
+    q1.send(&mut w1, &[b"more"], true).unwrap();
+    assert_eq!((q1.lent, q1.chunks.len()), (8, 0), "q1 holds the cork");
+    assert_eq!(
+        (q2.lent, q2.chunks.len()),
+        (0, 1),
+        "q2 coalesces on its own"
+    );
+    check(&q1);
+    check(&q2);
+    q1.flush(&mut w1).unwrap();
+    q2.flush(&mut w2).unwrap();
+    assert_eq!((&w1.out[..], &w2.out[..]), (&b"one-more"[..], &b"two-"[..]));
+    // Freed by q1's flush: q2 may take it now.
+    q2.send(&mut w2, &[b"again"], true).unwrap();
+    assert_eq!((q2.lent, q2.chunks.len()), (5, 0));
+    q2.flush(&mut w2).unwrap();
+    assert_eq!(w2.out, b"two-again");
+    check(&q2);
+}
+
+#[test]
+fn refused_cork_bytes_become_the_queues_chunk_without_a_second_copy() {
+    let mut w = Mock::scripted(&[Step::Accept(30)], Step::WouldBlock);
+    let mut q = SendQueue::new();
+    let s0 = stats();
+    let reply = bytes(100, 3);
+    q.send(&mut w, &[&reply], true).unwrap();
+    assert_eq!(q.flush(&mut w).unwrap(), (30, Flushed::Partial));
+    assert!(q.is_blocked());
+    assert_eq!((q.lent, q.chunks.len(), q.head), (0, 1, 30));
+    assert_eq!(q.buffered_amount(), 70);
+    let d = delta(s0);
+    assert_eq!(
+        (d.copied_bytes, d.queued_bytes, d.chunks_alive),
+        (100, 70, 1)
+    );
+    check(&q);
+    // The cork is free again for another queue.
+    let mut other = SendQueue::new();
+    other.send(&mut Mock::unlimited(), &[b"x"], true).unwrap();
+    assert_eq!(other.lent, 1);
+    w.after = Step::Accept(usize::MAX);
+    assert_eq!(q.flush(&mut w).unwrap(), (70, Flushed::All));
+    assert_eq!(w.out, reply);
+    check(&q);
+}
+
+#[test]
+fn would_block_on_cork_bytes_leaves_them_queued_and_blocked() {
+    let mut w = Mock::blocked();
+    let mut q = SendQueue::new();
+    q.send(&mut w, &[b"abc"], true).unwrap();
+    assert_eq!(q.flush(&mut w).unwrap(), (0, Flushed::Partial));
+    assert_eq!(w.calls.len(), 1, "one attempt, no retry after WouldBlock");
+    assert!(q.is_blocked());
+    assert_eq!((q.lent, q.chunks.len(), q.buffered_amount()), (0, 1, 3));
+    check(&q);
+    let mut w = Mock::scripted(&[Step::Interrupted], Step::Accept(usize::MAX));
+    q.send(&mut Mock::blocked(), &[b"def"], true).unwrap();
+    assert_eq!(q.flush(&mut w).unwrap(), (6, Flushed::All));
+    assert_eq!(w.out, b"abcdef");
+    check(&q);
+}
+
+#[test]
+fn a_write_error_on_cork_bytes_is_returned() {
+    let mut w = Mock::scripted(&[Step::Fail], Step::Fail);
+    let mut q = SendQueue::new();
+    q.send(&mut w, &[b"abc"], true).unwrap();
+    assert!(q.flush(&mut w).is_err());
+    assert_eq!(q.lent, 0, "the cork is not kept by a dead socket");
+    check(&q);
+}
+
+/// A send made after corked bytes; returns the bytes it adds to the stream.
+type NextSend = fn(&mut SendQueue, &mut Mock, &Arc<[u8]>, &[u8]) -> Vec<u8>;
+
+#[test]
+fn cork_bytes_go_before_whatever_is_sent_next() {
+    let frame: Arc<[u8]> = Arc::from(&b"<shared>"[..]);
+    let big = bytes(CORK_COALESCE + 1, 4);
+    let cases: [(&str, NextSend); 5] = [
+        ("send_shared", |q, w, f, _| {
+            q.send_shared(w, f, false).unwrap();
+            f.to_vec()
+        }),
+        ("push_shared", |q, _, f, _| {
+            q.push_shared(Arc::clone(f));
+            f.to_vec()
+        }),
+        ("push_copy", |q, _, _, _| {
+            q.push_copy(b"<copy>");
+            b"<copy>".to_vec()
+        }),
+        ("uncorked send", |q, w, _, _| {
+            q.send(w, &[b"<direct>"], false).unwrap();
+            b"<direct>".to_vec()
+        }),
+        ("large corked send", |q, w, _, big| {
+            q.send(w, &[big], true).unwrap();
+            big.to_vec()
+        }),
+    ];
+    for (name, next) in cases {
+        let mut w = Mock::unlimited();
+        let mut q = SendQueue::new();
+        q.send(&mut w, &[b"<corked>"], true).unwrap();
+        let tail = next(&mut q, &mut w, &frame, &big);
+        check(&q);
+        q.flush(&mut w).unwrap();
+        assert_eq!(w.out, [&b"<corked>"[..], &tail].concat(), "{name}");
+        assert!(q.is_empty(), "{name}");
+        check(&q);
+    }
+}
+
+#[test]
+fn dropping_a_queue_with_cork_bytes_frees_the_cork() {
+    let s0 = stats();
+    let mut q = SendQueue::new();
+    q.send(&mut Mock::unlimited(), &[b"lost"], true).unwrap();
+    assert_eq!(q.lent, 4);
+    drop(q);
+    assert_eq!(delta(s0).queued_bytes, 0);
+    let mut next = SendQueue::new();
+    next.send(&mut Mock::unlimited(), &[b"x"], true).unwrap();
+    assert_eq!(next.lent, 1, "the cork was freed");
+}
+
+/// Several queues take turns with random operations: each byte stream stays exact and in order
+/// whichever queue holds the shared cork.
+#[test]
+fn random_operations_on_several_queues_keep_each_stream() {
+    for seed in 1..=200u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1);
+        let s0 = stats();
+        let mut queues: Vec<(SendQueue, Mock, Vec<u8>)> = (0..4)
+            .map(|_| (SendQueue::new(), Mock::unlimited(), Vec::new()))
+            .collect();
+        for op in 0..rng.below(80) + 1 {
+            let i = rng.below(queues.len());
+            let (q, w, expected) = &mut queues[i];
+            w.script = (0..rng.below(3))
+                .map(|_| match rng.below(6) {
+                    0 => Step::WouldBlock,
+                    1 => Step::Interrupted,
+                    _ => Step::Accept(rng.below(100) + 1),
+                })
+                .collect();
+            w.after = if rng.below(2) == 0 {
+                Step::Accept(usize::MAX)
+            } else {
+                Step::WouldBlock
+            };
+            let size = if rng.below(8) == 0 {
+                rng.below(2 * CORK_COALESCE)
+            } else {
+                rng.below(100)
+            };
+            let data = bytes(size, op as u8);
+            match rng.below(5) {
+                0 => {
+                    q.flush(w).unwrap();
+                }
+                1 => {
+                    q.send_shared(w, &Arc::from(&data[..]), rng.below(2) == 0)
+                        .unwrap();
+                    expected.extend_from_slice(&data);
+                }
+                _ => {
+                    q.send(w, &[&data], rng.below(4) != 0).unwrap();
+                    expected.extend_from_slice(&data);
+                }
+            }
+            assert_eq!(w.out.len() + q.buffered_amount(), expected.len());
+            assert_eq!(&w.out[..], &expected[..w.out.len()], "seed {seed}");
+            check(q);
+        }
+        assert!(queues.iter().filter(|(q, _, _)| q.lent > 0).count() <= 1);
+        for (q, w, expected) in &mut queues {
+            w.script.clear();
+            w.after = Step::Accept(usize::MAX);
+            assert_eq!(q.flush(w).unwrap().1, Flushed::All);
+            assert!(w.out == *expected, "seed {seed}: byte stream differs");
+            check(q);
+        }
+        let d = delta(s0);
+        assert_eq!((d.queued_bytes, d.chunks_alive), (0, 0));
+    }
 }
