@@ -1,7 +1,10 @@
-//! One event loop per JS environment: a mio `Poll` whose epoll fd is watched by a libuv
-//! `uv_poll_t` on Node's own loop. When epoll has events, libuv calls `on_poll` on the JS thread;
-//! we drain the ready events and call JS synchronously inside one callback scope, then flush every
-//! socket written during that wakeup once ("auto-cork").
+//! One event loop per JS environment, on Node's own libuv loop. Listening sockets, HTTP
+//! connections and the acceptor's waker sit in a mio `Poll` whose epoll fd libuv watches
+//! (`on_poll`). WebSocket connections are watched by a `uv_poll_t` each in libuv's own epoll
+//! (`socket_poll`, `conn::watch_in_libuv`): libuv's poll phase notes the ready ones and a
+//! `uv_check` handle right after it handles them all in one wakeup (`on_check`). A wakeup calls
+//! JS synchronously inside one callback scope on the JS thread, then flushes every socket
+//! written during it once ("auto-cork").
 //!
 //! Re-entrancy rule: JS may call back into the addon (send, close, publish...) from any handler,
 //! so no `RefCell` borrow of loop state is ever held across a JS call.
@@ -57,6 +60,11 @@ pub struct Loop {
     poll: RefCell<Poll>,
     events: RefCell<Events>,
     uv_poll: *mut uv::UvHandle,
+    uv_loop: *mut uv::UvLoop,
+    /// Runs after libuv's poll phase: handles the connections its per-socket polls found ready.
+    check: *mut uv::UvHandle,
+    /// Connections found ready in this loop iteration, with their uv_poll_event bits.
+    ready: RefCell<Vec<(Key, std::ffi::c_int)>>,
     timer: *mut uv::UvHandle,
     resource: Ref,
     async_context: ::napi::sys::napi_async_context,
@@ -127,6 +135,7 @@ impl Loop {
         let async_context = napi::async_context(env, resource)?;
         let resource = env.reference(resource)?;
         let uv_poll = uv::alloc_handle(uv::UV_POLL);
+        let check = uv::alloc_handle(uv::UV_CHECK);
         let timer = uv::alloc_handle(uv::UV_TIMER);
         let defer_timer = uv::alloc_handle(uv::UV_TIMER);
         // SAFETY: fresh handles initialised on Node's loop from its own thread; the epoll fd
@@ -135,6 +144,9 @@ impl Loop {
             uv::uv_poll_init(uv_loop, uv_poll, poll.as_raw_fd());
             uv::uv_poll_start(uv_poll, uv::UV_READABLE, on_poll);
             uv::uv_unref(uv_poll);
+            uv::uv_check_init(uv_loop, check);
+            uv::uv_check_start(check, on_check);
+            uv::uv_unref(check);
             uv::uv_timer_init(uv_loop, timer);
             uv::uv_timer_start(timer, on_timer, TICK_MS, TICK_MS);
             uv::uv_unref(timer);
@@ -145,6 +157,9 @@ impl Loop {
             poll: RefCell::new(poll),
             events: RefCell::new(Events::with_capacity(1024)),
             uv_poll,
+            uv_loop,
+            check,
+            ready: RefCell::new(Vec::with_capacity(1024)),
             timer,
             resource,
             async_context,
@@ -195,6 +210,49 @@ impl Loop {
 
     pub fn registry(&self) -> std::cell::Ref<'_, Poll> {
         self.poll.borrow()
+    }
+
+    /// Node's libuv loop (for per-socket handles).
+    pub fn uv_loop(&self) -> *mut uv::UvLoop {
+        self.uv_loop
+    }
+
+    /// A connection's poll found it ready (from libuv's poll phase; handled in `on_check`).
+    pub fn note_ready(&self, key: Key, events: std::ffi::c_int) {
+        self.ready.borrow_mut().push((key, events));
+    }
+
+    /// The connections libuv found ready in this iteration, in one wakeup.
+    fn dispatch_ready(self: &Rc<Self>) {
+        let mut ready = std::mem::take(&mut *self.ready.borrow_mut());
+        for &(key, ev) in &ready {
+            if ev & uv::UV_WRITABLE != 0 {
+                crate::conn::on_writable(self, key);
+            }
+            if ev & (uv::UV_READABLE | uv::UV_DISCONNECT) != 0 {
+                // The peer hung up or an error came: read on to the end of the stream.
+                self.on_readable(key, ev & uv::UV_DISCONNECT != 0);
+            }
+        }
+        self.read_turns();
+        ready.clear();
+        let mut slot = self.ready.borrow_mut();
+        if slot.is_empty() {
+            *slot = ready;
+        }
+    }
+
+    /// Sockets whose read filled the buffer get another turn once every other had one.
+    fn read_turns(self: &Rc<Self>) {
+        loop {
+            let keys = std::mem::take(&mut *self.read_again.borrow_mut());
+            if keys.is_empty() {
+                break;
+            }
+            for key in keys {
+                self.on_readable(key, false);
+            }
+        }
     }
 
     /// Runs `http_conn::resume(key)` on the next loop iteration.
@@ -389,6 +447,7 @@ impl Loop {
                 crate::listen::on_acceptable(self, t & !LISTENER_BIT);
                 continue;
             }
+            // An HTTP connection (WebSockets are in libuv's epoll: `conn::watch_in_libuv`).
             let Some(key) = self.conns.borrow().key_at(t) else {
                 continue;
             };
@@ -401,15 +460,7 @@ impl Loop {
                 self.on_readable(key, ev.is_read_closed() || ev.is_error());
             }
         }
-        loop {
-            let keys = std::mem::take(&mut *self.read_again.borrow_mut());
-            if keys.is_empty() {
-                break;
-            }
-            for key in keys {
-                self.on_readable(key, false);
-            }
-        }
+        self.read_turns();
         *self.events.borrow_mut() = events;
     }
 
@@ -474,13 +525,14 @@ impl Loop {
         // SAFETY: the handles were initialised in `new` and are stopped once here.
         unsafe {
             uv::uv_poll_stop(self.uv_poll);
+            uv::uv_check_stop(self.check);
             uv::uv_timer_stop(self.timer);
             uv::uv_timer_stop(self.defer_timer);
         }
     }
 
-    fn handles(&self) -> [*mut uv::UvHandle; 3] {
-        [self.uv_poll, self.timer, self.defer_timer]
+    fn handles(&self) -> [*mut uv::UvHandle; 4] {
+        [self.uv_poll, self.check, self.timer, self.defer_timer]
     }
 }
 
@@ -488,6 +540,16 @@ unsafe extern "C" fn on_poll(_handle: *mut uv::UvHandle, _status: i32, _events: 
     guard("poll", || {
         if let Some(lp) = Loop::current() {
             lp.wakeup(|lp| lp.dispatch_events());
+        }
+    });
+}
+
+unsafe extern "C" fn on_check(_handle: *mut uv::UvHandle) {
+    guard("check", || {
+        if let Some(lp) = Loop::current() {
+            if !lp.ready.borrow().is_empty() {
+                lp.wakeup(|lp| lp.dispatch_ready());
+            }
         }
     });
 }

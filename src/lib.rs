@@ -15,6 +15,7 @@ mod listen;
 mod publish_batch;
 mod pubsub_glue;
 mod slab;
+mod socket_poll;
 mod timeouts;
 mod tls;
 mod transport;

@@ -379,6 +379,11 @@ impl TlsStream {
         &self.sock
     }
 
+    /// Ciphertext waits for the socket.
+    pub fn wants_write(&self) -> bool {
+        self.tls.wants_write()
+    }
+
     /// The SNI name the client sent, if any.
     pub fn server_name(&self) -> Option<&str> {
         self.tls.server_name()

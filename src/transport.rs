@@ -45,6 +45,23 @@ impl Transport {
         matches!(self, Transport::Tls(_))
     }
 
+    /// TLS holds ciphertext the socket has not taken yet: wait for writable.
+    pub fn tls_wants_write(&self) -> bool {
+        match self {
+            Transport::Tls(s) => s.wants_write(),
+            _ => false,
+        }
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Transport::Tcp(s) => s.as_raw_fd(),
+            Transport::Unix(s) => s.as_raw_fd(),
+            Transport::Tls(s) => s.socket().raw_fd(),
+        }
+    }
+
     /// Writes the ciphertext TLS holds (written plaintext, handshake, alerts) to the socket.
     /// Call on every writable event, whether or not the send queue is empty. No-op for plain.
     pub fn flush_tls(&mut self) -> io::Result<()> {

@@ -149,6 +149,7 @@ pub fn upgrade(
         c.write(lp, key, &[&head]);
     }
     crate::ws_conn::install(lp, key, behavior.clone());
+    crate::conn::watch_in_libuv(lp, key);
     if let Some(agreement) = &deflate {
         crate::ws_deflate::enable(lp, key, agreement);
     }

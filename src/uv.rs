@@ -16,18 +16,25 @@ pub struct UvHandle {
 pub type PollCb = unsafe extern "C" fn(handle: *mut UvHandle, status: c_int, events: c_int);
 pub type TimerCb = unsafe extern "C" fn(handle: *mut UvHandle);
 pub type CloseCb = unsafe extern "C" fn(handle: *mut UvHandle);
+pub type CheckCb = unsafe extern "C" fn(handle: *mut UvHandle);
 
 /// `uv_handle_type` values (stable across libuv 1.x).
+pub const UV_CHECK: c_int = 2;
 pub const UV_POLL: c_int = 8;
 pub const UV_TIMER: c_int = 13;
 /// `uv_poll_event` bits.
 pub const UV_READABLE: c_int = 1;
+pub const UV_WRITABLE: c_int = 2;
+pub const UV_DISCONNECT: c_int = 4;
 
 extern "C" {
     pub fn uv_handle_size(kind: c_int) -> usize;
     pub fn uv_poll_init(lp: *mut UvLoop, handle: *mut UvHandle, fd: c_int) -> c_int;
     pub fn uv_poll_start(handle: *mut UvHandle, events: c_int, cb: PollCb) -> c_int;
     pub fn uv_poll_stop(handle: *mut UvHandle) -> c_int;
+    pub fn uv_check_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
+    pub fn uv_check_start(handle: *mut UvHandle, cb: CheckCb) -> c_int;
+    pub fn uv_check_stop(handle: *mut UvHandle) -> c_int;
     pub fn uv_timer_init(lp: *mut UvLoop, handle: *mut UvHandle) -> c_int;
     pub fn uv_timer_start(handle: *mut UvHandle, cb: TimerCb, timeout: u64, repeat: u64) -> c_int;
     pub fn uv_timer_stop(handle: *mut UvHandle) -> c_int;

@@ -210,7 +210,10 @@ js_fn!(res_pause(env, info) {
     let a = env.args::<3>(info)?;
     let (lp, k, seq) = res_args(env, &a.argv)?;
     let pause = env.truthy(a.argv[2]);
-    with_response(&lp, k, seq, |c, _| c.paused = pause)?;
+    with_response(&lp, k, seq, |c, _| {
+        c.paused = pause;
+        c.sync_interest();
+    })?;
     if !pause {
         lp.defer_read(k);
     }
