@@ -6,7 +6,8 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { impl, serve, client, rawClient, until, sleep } = require('./helpers/server');
+const net = require('node:net');
+const { uWS, impl, serve, client, rawClient, until, sleep, listenSync } = require('./helpers/server');
 
 const EPOLLET = 0x80000000;
 const EPOLLOUT = 0x4;
@@ -100,4 +101,30 @@ test('an idle server with a socket blocked on a peer that does not read uses no 
   // The idle clients still echo.
   idle[0].send('still here');
   assert.equal(String((await idle[0].nextMessage()).data), 'still here');
+});
+
+test('an HTTP connection moves to libuv\'s epoll at its second request, not before', { skip }, async (t) => {
+  const app = uWS.App().get('/*', (res) => res.end('ok'));
+  const token = listenSync(app, '127.0.0.1', 0);
+  t.after(() => uWS.us_listen_socket_close(token));
+  const port = uWS.us_socket_local_port(token);
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  let got = '';
+  sock.on('data', (c) => { got += c.toString('latin1'); });
+  const responses = () => (got.match(/HTTP\/1\.1 200/g) || []).length;
+  const ours = () => {
+    const regs = registrations();
+    const uvEpoll = libuvEpoll(regs);
+    return regs.filter((r) => r.epfd === uvEpoll && (r.events & (level ? 0x2000 : EPOLLET))).length;
+  };
+  sock.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => responses() === 1, 3000, 'first response');
+  assert.equal(ours(), 0, 'one request so far: still in the nested epoll');
+  sock.write('GET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => responses() === 2, 3000, 'second response');
+  await until(() => ours() === 1, 3000, 'registered in libuv\'s epoll');
+  // It keeps working from there.
+  sock.write('GET /c HTTP/1.1\r\nHost: x\r\n\r\n');
+  await until(() => responses() === 3, 3000, 'third response');
 });

@@ -303,10 +303,11 @@ pub fn accept(lp: &Rc<Loop>, app: Key, stream: Transport, remote: Peer) {
     }
 }
 
-/// A connection that became a WebSocket moves from mio's epoll to a `uv_poll_t` of its own in
-/// libuv's epoll (`socket_poll`): its messages then wake one epoll instead of two, which the
-/// client pays for. HTTP connections stay in mio's: libuv's poll costs five more syscalls per
-/// connection (its fd check at init, a stop at start and at close), +5% server CPU per
+/// A connection that became a WebSocket, or an HTTP connection at its second request (kept
+/// alive), moves from mio's epoll to a `uv_poll_t` of its own in libuv's epoll (`socket_poll`):
+/// what its client sends then wakes one epoll instead of two, which the client pays for. A
+/// connection that serves one request stays in mio's: libuv's poll costs five more syscalls
+/// per connection (its fd check at init, a stop at start and at close), +5% server CPU per
 /// `Connection: close` request, where the nesting cost only the client 1-2% per request. If
 /// libuv refuses the fd, the connection simply stays in mio's epoll.
 pub fn watch_in_libuv(lp: &Loop, key: Key) {
@@ -323,6 +324,8 @@ pub fn watch_in_libuv(lp: &Loop, key: Key) {
     // socket's state when it is added.
     let _ = lp.registry().registry().deregister(&mut c.stream);
     c.poll = Some(poll);
+    // Level-triggered: a queue already waiting for room needs writable interest.
+    c.sync_interest();
 }
 
 /// Reads until the kernel has nothing more (edge-triggered readiness), handing each read to the

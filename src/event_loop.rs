@@ -1,6 +1,7 @@
-//! One event loop per JS environment, on Node's own libuv loop. Listening sockets, HTTP
+//! One event loop per JS environment, on Node's own libuv loop. Listening sockets, new
 //! connections and the acceptor's waker sit in a mio `Poll` whose epoll fd libuv watches
-//! (`on_poll`). WebSocket connections are watched by a `uv_poll_t` each in libuv's own epoll
+//! (`on_poll`). WebSocket and kept-alive HTTP connections are watched by a `uv_poll_t` each in
+//! libuv's own epoll
 //! (`socket_poll`, `conn::watch_in_libuv`): libuv's poll phase notes the ready ones and a
 //! `uv_check` handle right after it handles them all in one wakeup (`on_check`). A wakeup calls
 //! JS synchronously inside one callback scope on the JS thread, then flushes every socket
@@ -447,7 +448,7 @@ impl Loop {
                 crate::listen::on_acceptable(self, t & !LISTENER_BIT);
                 continue;
             }
-            // An HTTP connection (WebSockets are in libuv's epoll: `conn::watch_in_libuv`).
+            // A connection still in mio's epoll (see `conn::watch_in_libuv`).
             let Some(key) = self.conns.borrow().key_at(t) else {
                 continue;
             };

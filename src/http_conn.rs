@@ -471,6 +471,10 @@ fn handle_request(lp: &Rc<Loop>, key: Key, head_bytes: &[u8], head: RequestHead)
     let Some((app, seq, has_body)) = begin_response(lp, key, head_bytes, &head) else {
         return;
     };
+    if seq == 2 {
+        // A second request: the connection is kept alive, worth its own poll.
+        crate::conn::watch_in_libuv(lp, key);
+    }
     let Some(app) = lp.apps.borrow().get(app).cloned() else {
         return;
     };
