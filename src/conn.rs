@@ -125,7 +125,13 @@ impl Conn {
     /// level-triggered and would report a writable socket on every iteration. Bytes corked
     /// for this wakeup's flush do not count: they are written at its end (and then re-checked),
     /// and watching writable for them would cost an epoll_ctl on and off per reply.
+    ///
+    /// Level-triggered sockets only: nothing is computed for an edge-triggered socket or one
+    /// still in mio's epoll.
     pub fn sync_interest(&mut self) {
+        if !self.poll.as_ref().is_some_and(SocketPoll::is_level) {
+            return;
+        }
         let queued = !self.queue.is_empty() && !self.flush_scheduled;
         let writable =
             !self.broken && (queued || self.raw_blocked || self.stream.tls_wants_write());
@@ -505,8 +511,12 @@ fn notify_filters(lp: &Loop, app: Key, key: Key, count: i32) {
 /// interest is brought up to date (writable is watched only while something still waits).
 pub fn on_writable(lp: &Rc<Loop>, key: Key) {
     write_ready(lp, key);
-    if let Some(c) = lp.conns.borrow_mut().get_mut(key) {
-        c.sync_interest();
+    // A second lookup, so only where some socket is level-triggered (edge-triggered sockets
+    // report writable with nearly every event).
+    if crate::socket_poll::level_in_use() {
+        if let Some(c) = lp.conns.borrow_mut().get_mut(key) {
+            c.sync_interest();
+        }
     }
 }
 

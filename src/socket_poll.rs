@@ -31,6 +31,7 @@ use crate::slab::Key;
 use crate::uv::{self, UvHandle};
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 pub struct SocketPoll {
@@ -56,6 +57,14 @@ mod layout {
     /// POLLIN | POLLOUT | EPOLLRDHUP.
     pub const ALL_EVENTS: u32 = 0x1 | 0x4 | 0x2000;
     pub const EPOLLET: u32 = 1 << 31;
+}
+
+/// Some socket of this process is level-triggered: only then does anything need to follow
+/// interest (`Conn::sync_interest`) after a writable event.
+static LEVEL_IN_USE: AtomicBool = AtomicBool::new(false);
+
+pub fn level_in_use() -> bool {
+    LEVEL_IN_USE.load(Relaxed)
 }
 
 /// `UWS_RS_POLL=level` keeps every socket level-triggered (the fallback, for testing it and as
@@ -104,6 +113,7 @@ impl SocketPoll {
         if !level_forced() && p.start_edge_triggered(fd) {
             p.trigger = Trigger::Edge;
         } else {
+            LEVEL_IN_USE.store(true, Relaxed);
             p.set(true, false);
         }
         Some(p)
@@ -139,6 +149,11 @@ impl SocketPoll {
     #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
     fn start_edge_triggered(&mut self, _fd: RawFd) -> bool {
         false
+    }
+
+    /// Whether interest must follow need (`set`): level-triggered.
+    pub fn is_level(&self) -> bool {
+        matches!(self.trigger, Trigger::Level { .. })
     }
 
     /// Level-triggered only: watches readability (with the peer's hang-up) and/or writability.
