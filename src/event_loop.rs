@@ -497,6 +497,19 @@ impl Loop {
             .clone()
     }
 
+    /// Detaches an ArrayBuffer handed to a handler that has returned, unless JS detached it
+    /// first (transferred it): returns true then.
+    pub fn detach(&self, ab: Value) -> bool {
+        if self.v8_direct {
+            return crate::js::v8_direct::detach(ab);
+        }
+        let transferred = self.env.is_detached(ab);
+        if !transferred {
+            self.env.detach(ab);
+        }
+        transferred
+    }
+
     /// A message lent from the read buffer is still referenced after its handler returned.
     pub fn read_buffer_escaped(&self) {
         self.read_escaped.set(true);

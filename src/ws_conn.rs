@@ -300,7 +300,7 @@ fn call_with_owned(lp: &Loop, f: Value, js: Value, bytes: Vec<u8>, binary: bool)
         return;
     };
     lp.call(f, &[js, ab, env.boolean(binary)]);
-    env.detach(ab);
+    lp.detach(ab);
 }
 
 /// A message that lies whole in the read buffer is lent to JS from there, as uWebSockets.js
@@ -326,10 +326,8 @@ fn call_with_input(lp: &Loop, f: Value, js: Value, bytes: &mut [u8], binary: boo
         return call_with_buffer(lp, f, js, bytes, Some(binary));
     };
     lp.call(f, &[js, ab, env.boolean(binary)]);
-    if env.is_detached(ab) {
+    if lp.detach(ab) {
         lp.read_buffer_escaped();
-    } else {
-        env.detach(ab);
     }
 }
 
@@ -415,7 +413,7 @@ fn call_with_buffer(lp: &Loop, f: Value, js: Value, bytes: &[u8], binary: Option
         Some(b) => lp.call(f, &[js, ab, env.boolean(b)]),
         None => lp.call(f, &[js, ab]),
     };
-    env.detach(ab);
+    lp.detach(ab);
 }
 
 /// Frames and writes one message (no backpressure check: control frames and internal use).

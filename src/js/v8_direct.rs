@@ -30,6 +30,7 @@ mod shim {
             len: usize,
             hint: *mut c_void,
         ) -> *mut c_void;
+        pub fn uws_rs_v8_detach(value: *mut c_void) -> c_int;
     }
 
     /// Called by V8 (through the shim) when a backing store made by `arraybuffer_over` dies.
@@ -91,5 +92,22 @@ pub fn arraybuffer_over(bytes: &mut [u8], keeper: Keeper) -> Result<Value, Keepe
     {
         let _ = bytes;
         Err(keeper)
+    }
+}
+
+/// Detaches `ab`, an ArrayBuffer a handler just received, unless JS already detached it
+/// (transferred it away): returns true then. Call only where `available` said yes, inside the
+/// handle scope that holds `ab`.
+pub fn detach(ab: Value) -> bool {
+    #[cfg(uws_v8)]
+    {
+        // SAFETY: `available` checked the V8 ABI; `ab` is a live ArrayBuffer handle of the
+        // current scope (napi_value and v8::Local share the slot representation).
+        unsafe { shim::uws_rs_v8_detach(ab.cast()) != 0 }
+    }
+    #[cfg(not(uws_v8))]
+    {
+        let _ = ab;
+        false
     }
 }
