@@ -338,6 +338,34 @@ describe('messages', () => {
     ]);
   });
 
+  it('send takes views at any offset, small on-heap arrays and detached buffers', T, async (t) => {
+    let rets;
+    const srv = serve(t, {
+      message: (ws, message) => {
+        const big = new Float64Array(32).fill(0.5);
+        const detached = new ArrayBuffer(8);
+        structuredClone(detached, { transfer: [detached] });
+        const onHeap = new Uint8Array(64).fill(3); // at most 64 bytes: V8 keeps it on its heap
+        rets = [
+          ws.send(new Uint8Array(big.buffer, 8 * 30, 16), true),
+          ws.send(onHeap, true),
+          ws.send(detached, true),
+          ws.send(message, true),
+        ];
+        // The message was sent, not kept: detaching it after the handler loses nothing.
+      },
+    });
+    const c = await client(t, srv.port);
+    c.send(Buffer.from('echo-me'));
+    const got = [];
+    for (let i = 0; i < 4; i++) got.push((await c.nextMessage()).data);
+    assert.deepEqual(rets, [1, 1, 1, 1]);
+    assert.deepEqual([...got[0]], [...new Uint8Array(new Float64Array([0.5, 0.5]).buffer)]);
+    assert.deepEqual([...got[1]], Array(64).fill(3));
+    assert.equal(got[2].length, 0, 'a detached buffer sends an empty message');
+    assert.equal(got[3].toString(), 'echo-me');
+  });
+
   it('send rejects DataView, null, numbers, objects and booleans with a TypeError-like Error', T, async (t) => {
     const errs = [];
     const done = deferred();

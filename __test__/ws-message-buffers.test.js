@@ -23,7 +23,7 @@ const headers = fs.existsSync(path.resolve(process.execPath, '../../include/node
 describe('message buffers', { skip: impl === 'uws' && 'uws-rs internals' }, () => {
   it('default path (V8-direct when built with Node headers)', { timeout: 30000 }, () => {
     const r = run({ UWS_RS_NAPI_ONLY: '' });
-    assert.deepEqual(r, { path: headers ? 'v8' : 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });
+    assert.deepEqual(r, { path: headers ? 'v8' : 'napi', send: headers ? 'v8' : 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });
   });
 
   it('Electron (V8 memory sandbox) gets the N-API path', { timeout: 30000 }, () => {
@@ -36,6 +36,6 @@ describe('message buffers', { skip: impl === 'uws' && 'uws-rs internals' }, () =
 
   it('N-API path (UWS_RS_NAPI_ONLY=1)', { timeout: 30000 }, () => {
     const r = run({ UWS_RS_NAPI_ONLY: '1' });
-    assert.deepEqual(r, { path: 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });
+    assert.deepEqual(r, { path: 'napi', send: 'napi', echoOk: true, detached: true, keptOk: true, kept: 4 });
   });
 });

@@ -3,8 +3,12 @@
 // throws "Invalid access of closed uWS.WebSocket" once the socket has closed.
 
 const native = require('./native.js');
-// The hot native entry point bound once (a constant for the JIT, not a property load per call).
+// The hot native entry points bound once (constants for the JIT, not a property load per call).
+// wsSendFast (src/js/v8_send.rs) reads its arguments through V8 directly and returns -1, having
+// done nothing, for what only the N-API wsSend handles (and throws for); it is missing where the
+// addon cannot use V8 directly.
 const { wsSend } = native;
+const wsSendFast = native.wsSendFast || (() => -1);
 
 class WebSocket {
   #key;
@@ -13,7 +17,11 @@ class WebSocket {
   }
   // The flags travel as one small integer (truthiness taken here, as uWebSockets.js does):
   // one cheap read in the addon instead of a boolean read plus a coercion of `undefined`.
-  send(message, isBinary, compress) { return wsSend(this.#key, message, (isBinary ? 1 : 0) | (compress ? 2 : 0)); }
+  send(message, isBinary, compress) {
+    const flags = (isBinary ? 1 : 0) | (compress ? 2 : 0);
+    const status = wsSendFast(this.#key, message, flags);
+    return status >= 0 ? status : wsSend(this.#key, message, flags);
+  }
   sendFirstFragment(message, isBinary, compress) { return native.wsFragment(this.#key, message, 0, isBinary, compress); }
   sendFragment(message, compress) { return native.wsFragment(this.#key, message, 1, false, compress); }
   sendLastFragment(message, compress) { return native.wsFragment(this.#key, message, 2, false, compress); }

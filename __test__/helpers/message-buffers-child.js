@@ -1,5 +1,6 @@
 'use strict';
-// Child process of ws-message-buffers.test.js: echoes messages of many sizes, checks that each
+// Child process of ws-message-buffers.test.js: echoes messages of many sizes (ws.send takes
+// the same path as the messages: V8-direct or N-API), checks that each
 // message ArrayBuffer is detached after its handler, keeps some through a transfer and checks
 // they keep their bytes while later messages arrive. Prints one JSON line.
 const uWS = require('../..');
@@ -33,7 +34,8 @@ app = uWS.App().ws('/*', {
     const echoOk = SIZES.every((n, i) => echoes[i].equals(fill(n, i)));
     const detached = seen.every((ab) => ab.byteLength === 0);
     const keptOk = kept.every(({ seed, ab }) => Buffer.from(ab).equals(fill(SIZES[seed], seed)));
-    console.log(JSON.stringify({ path: native.messageBuffers(), echoOk, detached, keptOk, kept: kept.length }));
+    const send = typeof native.wsSendFast === 'function' ? 'v8' : 'napi';
+    console.log(JSON.stringify({ path: native.messageBuffers(), send, echoOk, detached, keptOk, kept: kept.length }));
     c.close();
     uWS.us_listen_socket_close(token);
   });

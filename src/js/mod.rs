@@ -10,6 +10,7 @@ pub mod napi;
 pub mod storage;
 pub mod tls;
 pub mod v8_direct;
+pub mod v8_send;
 pub mod websocket;
 
 use napi::{Env, JsResult, Value};
@@ -101,6 +102,9 @@ pub fn register(env: Env, exports: Value) -> JsResult<()> {
     for (name, f) in EXPORTS {
         let func = env.new_function(name, *f)?;
         env.set(exports, name, func)?;
+    }
+    if let Some(send) = v8_send::function(env) {
+        env.set(exports, c"wsSendFast", send)?;
     }
     Ok(())
 }

@@ -271,7 +271,7 @@ impl Env {
         self.with_bytes(v, &mut scratch, what, |b| b.to_vec())
     }
 
-    fn string_into(self, v: Value, out: &mut Vec<u8>) -> JsResult<()> {
+    pub fn string_into(self, v: Value, out: &mut Vec<u8>) -> JsResult<()> {
         let mut len = 0usize;
         check!(sys::napi_get_value_string_utf8(
             self.0,
