@@ -87,15 +87,10 @@ fn is_open(lp: &Loop, key: Key) -> bool {
     )
 }
 
-thread_local! {
-    /// Spare event list for `on_data` (a fresh Vec per read showed up as grow/free per message).
-    static SPARE_EVENTS: std::cell::Cell<Vec<Event>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
 pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
     // Taken, not borrowed: handlers run JS, which may re-enter (another socket's data never
     // arrives synchronously, but a nested call simply gets an empty Vec of its own).
-    let mut events = SPARE_EVENTS.with(|s| s.take());
+    let mut events = lp.spare_events.take();
     let result = {
         let mut conns = lp.conns.borrow_mut();
         let Some(c) = conns.get_mut(key) else { return };
@@ -107,7 +102,7 @@ pub fn on_data(lp: &Rc<Loop>, key: Key, data: &mut [u8]) {
     let go_on = dispatch_events(lp, key, data, &mut events);
     events.clear();
     if events.capacity() <= 4096 {
-        SPARE_EVENTS.with(|s| s.set(events));
+        lp.spare_events.set(events);
     }
     if !go_on {
         return;
