@@ -13,6 +13,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(uws_v8)");
     println!("cargo:rerun-if-changed=src/v8/shim.cc");
     println!("cargo:rerun-if-changed=src/v8/ws_send.cc");
+    println!("cargo:rerun-if-changed=src/v8/call.cc");
     println!("cargo:rerun-if-env-changed=UWS_RS_NODE_INCLUDE");
     println!("cargo:rerun-if-env-changed=UWS_RS_NO_V8_SHIM");
     if std::env::var_os("UWS_RS_NO_V8_SHIM").is_some() {
@@ -34,6 +35,7 @@ fn main() {
         .std("c++17")
         .file("src/v8/shim.cc")
         .file("src/v8/ws_send.cc")
+        .file("src/v8/call.cc")
         .include(&include)
         .flag_if_supported("-fno-exceptions")
         .flag_if_supported("-fno-rtti")

@@ -362,6 +362,18 @@ impl Loop {
     /// Calls an application callback. An exception goes to `process.on('uncaughtException')`
     /// (as for Node's own event callbacks) and the caller carries on.
     pub fn call(&self, func: Value, args: &[Value]) -> Option<Value> {
+        if self.v8_direct {
+            use crate::js::v8_call::{call, Called};
+            match call(func, args) {
+                Called::Returned(v) => return Some(v),
+                Called::Threw(exception) => {
+                    self.env.report_uncaught(exception);
+                    return None;
+                }
+                Called::Terminating => return None,
+                Called::Unsupported => {}
+            }
+        }
         match self.env.call(func, args) {
             Ok(v) => Some(v),
             Err(exception) => {

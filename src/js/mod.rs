@@ -9,6 +9,7 @@ pub mod http;
 pub mod napi;
 pub mod storage;
 pub mod tls;
+pub mod v8_call;
 pub mod v8_direct;
 pub mod v8_send;
 pub mod websocket;
