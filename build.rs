@@ -14,6 +14,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/v8/shim.cc");
     println!("cargo:rerun-if-changed=src/v8/ws_send.cc");
     println!("cargo:rerun-if-changed=src/v8/call.cc");
+    println!("cargo:rerun-if-changed=src/v8/slot.h");
     println!("cargo:rerun-if-env-changed=UWS_RS_NODE_INCLUDE");
     println!("cargo:rerun-if-env-changed=UWS_RS_NO_V8_SHIM");
     if std::env::var_os("UWS_RS_NO_V8_SHIM").is_some() {

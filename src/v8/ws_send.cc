@@ -2,12 +2,14 @@
 //
 // The arguments are read with V8's inline accessors instead of four N-API calls; the bytes go
 // to Rust as a pointer and a length, strings as their handle. Anything unusual (a
-// SharedArrayBuffer, a wrong type, a closed socket) is left to the N-API `wsSend`: this returns -1 having done nothing.
+// SharedArrayBuffer, a wrong type, a closed socket) is left to the N-API `wsSend`: this
+// returns -1 having done nothing.
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include <v8.h>
+
+#include "slot.h"
 
 // Defined in Rust (src/js/v8_send.rs).
 extern "C" int32_t uws_rs_v8_send_bytes(double key, int32_t flags, const uint8_t* data,
@@ -45,9 +47,7 @@ void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
                                       length);
       }
     } else if (message->IsString()) {
-      void* slot;
-      std::memcpy(&slot, static_cast<void*>(&message), sizeof(slot));
-      status = uws_rs_v8_send_string(k, f, slot);
+      status = uws_rs_v8_send_string(k, f, uws_rs::ToSlot(message));
     }
   }
   info.GetReturnValue().Set(status);
@@ -55,8 +55,7 @@ void Send(const v8::FunctionCallbackInfo<v8::Value>& info) {
 
 }  // namespace
 
-// The function, made in the current context, as an napi_value (the slot of a v8::Local, as
-// in shim.cc); null if V8 refused.
+// The function, made in the current context, as an napi_value; null if V8 refused.
 extern "C" void* uws_rs_v8_send_function(void) {
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   if (isolate == nullptr) return nullptr;
@@ -66,8 +65,5 @@ extern "C" void* uws_rs_v8_send_function(void) {
            .ToLocal(&fn)) {
     return nullptr;
   }
-  void* slot;
-  static_assert(sizeof(fn) == sizeof(slot), "a Local is one pointer");
-  std::memcpy(&slot, static_cast<void*>(&fn), sizeof(slot));
-  return slot;
+  return uws_rs::ToSlot(fn);
 }
