@@ -87,8 +87,8 @@ pub struct Loop {
     in_wakeup: Cell<bool>,
     /// Seconds-resolution clock advanced by the timer, for timeouts.
     pub tick: Cell<u64>,
-    /// Scratch for string transcoding at the JS boundary.
-    pub scratch: RefCell<Vec<u8>>,
+    /// Scratch for string transcoding at the JS boundary (`with_scratch`).
+    scratch: RefCell<Vec<u8>>,
     /// Spare event list for `ws_conn::on_data` (a fresh Vec per read showed up as grow/free
     /// per message; a field, not a thread-local: one TLS lookup less per message).
     pub spare_events: Cell<Vec<uws_core::ws::Event>>,
@@ -511,6 +511,18 @@ impl Loop {
             .borrow_mut()
             .get_or_insert_with(Default::default)
             .clone()
+    }
+
+    /// Runs `f` with the loop's transcoding scratch. Taken, not borrowed: `f` may run JS that
+    /// re-enters (a nested call gets an empty Vec of its own, and the larger one is kept).
+    pub fn with_scratch<R>(&self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        let r = f(&mut scratch);
+        let mut slot = self.scratch.borrow_mut();
+        if slot.capacity() < scratch.capacity() {
+            *slot = scratch;
+        }
+        r
     }
 
     /// Detaches an ArrayBuffer handed to a handler that has returned, unless JS detached it

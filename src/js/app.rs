@@ -259,11 +259,11 @@ js_fn!(
         let topic = env.bytes_owned(a.argv[1], "topic")?;
         let binary = env.truthy(a.argv[3]);
         let compress = env.truthy(a.argv[4]);
-        let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-        let r = env.with_bytes(a.argv[2], &mut scratch, "message", |m| {
-            crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, None, compress)
+        let r = lp.with_scratch(|scratch| {
+            env.with_bytes(a.argv[2], scratch, "message", |m| {
+                crate::pubsub_glue::publish(&lp, &app, &topic, m, binary, None, compress)
+            })
         });
-        *lp.scratch.borrow_mut() = scratch;
         Ok(env.boolean(r?))
     }
 );

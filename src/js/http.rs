@@ -30,14 +30,7 @@ fn with_arg<R>(
     what: &str,
     f: impl FnOnce(&[u8]) -> R,
 ) -> JsResult<R> {
-    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-    let r = if short_string_into(env, v, &mut scratch) {
-        Ok(f(&scratch))
-    } else {
-        env.with_bytes_opt(v, &mut scratch, what, f)
-    };
-    *lp.scratch.borrow_mut() = scratch;
-    r
+    lp.with_scratch(|scratch| strings_first(env, v, scratch, what, f))
 }
 
 /// Like [`with_arg`] for a second argument read while the first one's bytes are in use.
@@ -46,38 +39,23 @@ fn with_arg2<R>(env: Env, v: Value, what: &str, f: impl FnOnce(&[u8]) -> R) -> J
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     let mut scratch = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let r = if short_string_into(env, v, &mut scratch) {
-        Ok(f(&scratch))
-    } else {
-        env.with_bytes_opt(v, &mut scratch, what, f)
-    };
+    let r = strings_first(env, v, &mut scratch, what, f);
     SCRATCH.with(|s| *s.borrow_mut() = scratch);
     r
 }
 
-/// When `v` is a string that fits `out`'s capacity (at least 1 KiB is kept), its UTF-8 in
-/// `out` after a single N-API call. False for anything else (`out` is then unspecified).
-fn short_string_into(env: Env, v: Value, out: &mut Vec<u8>) -> bool {
-    use ::napi::sys;
-    out.clear();
-    if out.capacity() < 1024 {
-        out.reserve(1024);
+fn strings_first<R>(
+    env: Env,
+    v: Value,
+    scratch: &mut Vec<u8>,
+    what: &str,
+    f: impl FnOnce(&[u8]) -> R,
+) -> JsResult<R> {
+    if env.short_string_into(v, scratch) {
+        Ok(f(scratch))
+    } else {
+        env.with_bytes_opt(v, scratch, what, f)
     }
-    let cap = out.capacity();
-    let mut written = 0usize;
-    // SAFETY: N-API writes at most `cap` bytes (NUL included) into the reserved capacity; a
-    // non-string fails with napi_string_expected and writes nothing.
-    let status = unsafe {
-        sys::napi_get_value_string_utf8(env.0, v, out.as_mut_ptr().cast(), cap, &mut written)
-    };
-    if status != sys::Status::napi_ok || written + 4 >= cap {
-        // Not a string, or possibly truncated (V8 stops before a character of up to 4 bytes
-        // that does not fit): the general path measures first.
-        return false;
-    }
-    // SAFETY: N-API wrote `written` bytes of UTF-8.
-    unsafe { out.set_len(written) };
-    true
 }
 
 js_fn!(res_write_status(env, info) {
@@ -137,9 +115,9 @@ js_fn!(
 js_fn!(res_write(env, info) {
     let a = env.args::<3>(info)?;
     let (lp, k, seq) = res_args(env, &a.argv)?;
-    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-    let r = env.with_bytes_opt(a.argv[2], &mut scratch, "chunk", |b| http_conn::write(&lp, k, seq, b));
-    *lp.scratch.borrow_mut() = scratch;
+    let r = lp.with_scratch(|scratch| {
+        env.with_bytes_opt(a.argv[2], scratch, "chunk", |b| http_conn::write(&lp, k, seq, b))
+    });
     Ok(env.boolean(r??))
 });
 
@@ -150,11 +128,11 @@ js_fn!(res_try_end(env, info) {
     if total < 0.0 {
         return Err(type_error("totalSize must be a non-negative number"));
     }
-    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-    let r = env.with_bytes_opt(a.argv[2], &mut scratch, "fullBodyOrChunk", |b| {
-        http_conn::try_end(&lp, k, seq, b, total as u64)
+    let r = lp.with_scratch(|scratch| {
+        env.with_bytes_opt(a.argv[2], scratch, "fullBodyOrChunk", |b| {
+            http_conn::try_end(&lp, k, seq, b, total as u64)
+        })
     });
-    *lp.scratch.borrow_mut() = scratch;
     let (ok, done) = r??;
     env.array(&[env.boolean(ok), env.boolean(done)])
 });

@@ -271,7 +271,12 @@ impl Env {
         self.with_bytes(v, &mut scratch, what, |b| b.to_vec())
     }
 
+    /// `v`'s UTF-8 in `out`: one N-API call when it fits `out`'s capacity (at least 1 KiB is
+    /// kept), else measured first.
     pub fn string_into(self, v: Value, out: &mut Vec<u8>) -> JsResult<()> {
+        if self.short_string_into(v, out) {
+            return Ok(());
+        }
         let mut len = 0usize;
         check!(sys::napi_get_value_string_utf8(
             self.0,
@@ -293,6 +298,30 @@ impl Env {
         // SAFETY: N-API wrote `written` bytes of UTF-8 into the reserved capacity.
         unsafe { out.set_len(written) };
         Ok(())
+    }
+
+    /// When `v` is a string that fits `out`'s capacity (at least 1 KiB is kept), its UTF-8 in
+    /// `out` after a single N-API call. False for anything else (`out` is then unspecified).
+    pub fn short_string_into(self, v: Value, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if out.capacity() < 1024 {
+            out.reserve(1024);
+        }
+        let cap = out.capacity();
+        let mut written = 0usize;
+        // SAFETY: N-API writes at most `cap` bytes (NUL included) into the reserved capacity; a
+        // non-string fails with napi_string_expected and writes nothing.
+        let status = unsafe {
+            sys::napi_get_value_string_utf8(self.0, v, out.as_mut_ptr().cast(), cap, &mut written)
+        };
+        if status != sys::Status::napi_ok || written + 4 >= cap {
+            // Not a string, or possibly truncated (V8 stops before a character of up to 4 bytes
+            // that does not fit): the general path measures first.
+            return false;
+        }
+        // SAFETY: N-API wrote `written` bytes of UTF-8.
+        unsafe { out.set_len(written) };
+        true
     }
 
     fn buffer_parts(self, v: Value) -> Option<(*mut c_void, usize)> {

@@ -87,12 +87,9 @@ extern "C" fn uws_rs_v8_send_bytes(key: f64, flags: i32, data: *const u8, len: u
 #[no_mangle]
 extern "C" fn uws_rs_v8_send_string(key: f64, flags: i32, string: Value) -> i32 {
     with_loop(|lp| {
-        let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-        let status = match lp.env.string_into(string, &mut scratch) {
-            Ok(()) => send(lp, key, flags, &scratch),
+        lp.with_scratch(|scratch| match lp.env.string_into(string, scratch) {
+            Ok(()) => send(lp, key, flags, scratch),
             Err(_) => RETRY,
-        };
-        *lp.scratch.borrow_mut() = scratch;
-        status
+        })
     })
 }

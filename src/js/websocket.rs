@@ -21,10 +21,7 @@ fn open_key(lp: &Loop, env: Env, v: Value) -> JsResult<Key> {
 
 /// Borrows the message bytes (string transcoded into the loop's scratch) for `f`.
 fn with_message<R>(lp: &Loop, env: Env, v: Value, f: impl FnOnce(&[u8]) -> R) -> JsResult<R> {
-    let mut scratch = std::mem::take(&mut *lp.scratch.borrow_mut());
-    let r = env.with_bytes_opt(v, &mut scratch, "message", f);
-    *lp.scratch.borrow_mut() = scratch;
-    r
+    lp.with_scratch(|scratch| env.with_bytes_opt(v, scratch, "message", f))
 }
 
 js_fn!(
