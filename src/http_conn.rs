@@ -448,7 +448,7 @@ fn call_with_chunk(lp: &Loop, f: Value, bytes: &[u8], second: Option<Value>) {
         Some(v) => lp.call(f, &[ab, v]),
         None => lp.call(f, &[ab]),
     };
-    env.detach(ab);
+    lp.detach(ab);
 }
 
 /// The router key of a request method: uWebSockets routes only the nine standard methods,

@@ -33,7 +33,7 @@ fn notify(lp: &Loop, b: &Behavior, ws: Value, topic: &[u8], new: usize, old: usi
                 f.get(),
                 &[ws, ab, env.number(new as f64), env.number(old as f64)],
             );
-            env.detach(ab);
+            lp.detach(ab);
         }
     }
 }

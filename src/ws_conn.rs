@@ -541,7 +541,7 @@ pub fn finish(lp: &Rc<Loop>, key: Key, code: u16, reason: &[u8], immediate: bool
         let env = lp.env;
         if let Ok(ab) = env.arraybuffer(reason) {
             lp.call(f.get(), &[js_value, env.number(code as f64), ab]);
-            env.detach(ab);
+            lp.detach(ab);
         }
     }
     drop(js);
